@@ -1,0 +1,59 @@
+# Sparkroom: `make run` starts the app, `make test` runs every test. Both set everything up first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NPM_STAMP := frontend/node_modules/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/sparkroom
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/5
+
+.PHONY: run test setup frontend migrate lint format bench worker clean
+
+run: setup migrate
+	$(BIN)/daphne -b $(HOST) -p $(PORT) workspace.asgi:application
+
+setup: $(STAMP) frontend
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(NPM_STAMP): frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+frontend: $(NPM_STAMP)
+	cd frontend && node build.mjs
+
+migrate: $(STAMP)
+	$(BIN)/python manage.py migrate --noinput -v 0
+
+worker: setup
+	$(BIN)/celery -A tasks worker -l INFO
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+# Full suite against PostgreSQL + Redis (started if down), then the embedded-default subset
+# (SQLite + in-memory channel layer).
+test: setup
+	bash scripts/ensure_services.sh
+	bash scripts/ensure_chromium.sh
+	bash scripts/ensure_bubblewrap.sh
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL $(BIN)/pytest -q -p no:cacheprovider -m embedded $(PYTEST_ARGS)
+
+bench: setup migrate
+	bash scripts/ensure_services.sh
+	$(BIN)/python bench/collab.py
+
+clean:
+	rm -rf $(VENV) frontend/node_modules frontend/static/dist staticfiles

@@ -1,0 +1,58 @@
+"""Shared fixtures: users, workspaces, files, and a live Daphne server for socket and browser tests."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.conf import settings
+
+from tests.helpers import make_member, make_user  # noqa: F401 - re-exported for tests
+
+
+def pytest_collection_modifyitems(config, items):
+    # The embedded pass (no REDIS_URL) runs only the tests marked `embedded`; redis-marked tests skip there.
+    if not settings.REDIS_URL:
+        skip = pytest.mark.skip(reason="needs REDIS_URL (production-mode run)")
+        for item in items:
+            if "redis" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture
+def user(db):
+    return make_user("alice")
+
+
+@pytest.fixture
+def other_user(db):
+    return make_user("bob")
+
+
+@pytest.fixture
+def workspace_with_file(db, user):
+    from workspace.projects.services import create_file, create_workspace
+
+    workspace = create_workspace(user, "Demo")
+    node = create_file(workspace, "src/main.py", content="print('hi')\n")
+    return workspace, node
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+    if not os.path.exists(path):
+        pytest.fail(f"Chromium not found at {path}; run scripts/ensure_chromium.sh")
+    return path
+
+
+@pytest.fixture(scope="session")
+def live_server_url(django_db_setup, django_db_blocker):
+    """A real Daphne process on the test database (production-mode run only)."""
+    from tests.live import daphne_server
+
+    if not settings.REDIS_URL:
+        pytest.skip("live server tests need PostgreSQL + Redis")
+    (settings.BASE_DIR / "test-artifacts").mkdir(exist_ok=True)
+    with daphne_server() as url:
+        yield url

@@ -1,0 +1,45 @@
+"""Who may open a file's room, and with which role (sync ORM code)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+
+from workspace.collab.tokens import read_token
+from workspace.projects.models import FileNode, Membership
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+CLOSE_MALFORMED = 4400
+CLOSE_TOO_BIG = 1009
+CLOSE_UNSUPPORTED = 1003
+
+
+@dataclass(frozen=True)
+class RoomAccess:
+    user_id: int | None
+    username: str
+    workspace_id: int | None
+    role: str | None
+    close_code: int | None = None
+    reason: str = ""
+
+
+def resolve_access(user, file_id: int, token: str | None) -> RoomAccess:
+    """Decide whether the connecting user may join the room of `file_id`."""
+    if token:
+        user_id = read_token(token, file_id)
+        if user_id is None:
+            return RoomAccess(None, "", None, None, CLOSE_UNAUTHENTICATED, "invalid or expired token")
+        user = get_user_model().objects.filter(id=user_id, is_active=True).first()
+    if user is None or not user.is_authenticated:
+        return RoomAccess(None, "", None, None, CLOSE_UNAUTHENTICATED, "log in or pass ?token=")
+    node = FileNode.objects.filter(id=file_id, is_folder=False).only("id", "workspace_id").first()
+    if node is None:
+        return RoomAccess(user.id, user.username, None, None, CLOSE_NOT_FOUND, "no such file")
+    role = Membership.objects.filter(workspace_id=node.workspace_id, user=user).values_list("role", flat=True).first()
+    if role is None:
+        return RoomAccess(user.id, user.username, node.workspace_id, None, CLOSE_FORBIDDEN, "not a member")
+    return RoomAccess(user.id, user.username, node.workspace_id, role)

@@ -1,0 +1,99 @@
+"""Load, persist and compact the CRDT state of files in the database (sync ORM code).
+
+A document is its snapshot (DocState.snapshot) followed by every DocUpdate with a larger id.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from pycrdt import Doc
+
+from workspace.collab.models import DocState, DocUpdate
+from workspace.collab.ydoc import doc_from_updates, doc_text, new_doc
+
+logger = logging.getLogger(__name__)
+
+
+def load_updates(file_id: int) -> tuple[list[bytes], int]:
+    """Snapshot and log of a file, in order, and the id of the newest update included."""
+    state = DocState.objects.filter(file_id=file_id).first()
+    parts: list[bytes] = []
+    last_id = 0
+    if state is not None:
+        if state.snapshot:
+            parts.append(bytes(state.snapshot))
+        last_id = state.last_update_id
+    for update_id, data in (
+        DocUpdate.objects.filter(file_id=file_id, id__gt=last_id).order_by("id").values_list("id", "data")
+    ):
+        parts.append(bytes(data))
+        last_id = update_id
+    return parts, last_id
+
+
+def load_doc(file_id: int) -> Doc:
+    parts, _ = load_updates(file_id)
+    return doc_from_updates(parts)
+
+
+def load_text(file_id: int) -> str:
+    return str(doc_text(load_doc(file_id)))
+
+
+def append_update(file_id: int, update: bytes) -> int:
+    """Store one update; returns its id. Callers fan out only after this returns."""
+    return DocUpdate.objects.create(file_id=file_id, data=update).id
+
+
+def pending_update_count(file_id: int) -> int:
+    last_id = DocState.objects.filter(file_id=file_id).values_list("last_update_id", flat=True).first() or 0
+    return DocUpdate.objects.filter(file_id=file_id, id__gt=last_id).count()
+
+
+def compact(file_id: int) -> int:
+    """Fold the update log into the snapshot. Safe to run concurrently and repeatedly.
+
+    Returns how many log entries were folded.
+    """
+    with transaction.atomic():
+        state, _ = DocState.objects.select_for_update().get_or_create(file_id=file_id)
+        rows = list(
+            DocUpdate.objects.filter(file_id=file_id, id__gt=state.last_update_id)
+            .order_by("id")
+            .values_list("id", "data")
+        )
+        if not rows:
+            return 0
+        doc = new_doc()
+        if state.snapshot:
+            doc.apply_update(bytes(state.snapshot))
+        for _, data in rows:
+            doc.apply_update(bytes(data))
+        state.snapshot = doc.get_update()
+        state.last_update_id = rows[-1][0]
+        state.text = str(doc_text(doc))
+        state.save()
+        DocUpdate.objects.filter(file_id=file_id, id__lte=state.last_update_id).delete()
+    logger.info("compacted file %s: folded %d updates", file_id, len(rows))
+    return len(rows)
+
+
+def replace_text(file_id: int, content: str) -> bytes:
+    """Replace the whole text of a file server-side as one CRDT update; returns the update."""
+    doc = load_doc(file_id)
+    text = doc_text(doc)
+    before = doc.get_state()
+    with doc.transaction():
+        if len(text):
+            del text[0 : len(text)]
+        text.insert(0, content)
+    update = doc.get_update(before)
+    append_update(file_id, update)
+    return update
+
+
+def should_compact(file_id: int) -> bool:
+    return pending_update_count(file_id) >= settings.COLLAB_COMPACT_EVERY

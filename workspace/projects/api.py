@@ -1,0 +1,119 @@
+"""File-tree and workspace endpoints."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from ninja import Router, Schema
+from ninja.errors import HttpError
+
+from workspace.collab import store
+from workspace.collab.tokens import issue_token
+from workspace.projects import services
+from workspace.projects.models import FileNode, Role
+
+router = Router(tags=["files"])
+PREFIX = ""
+
+
+class FileIn(Schema):
+    path: str
+    is_folder: bool = False
+    content: str = ""
+
+
+class RenameIn(Schema):
+    path: str
+
+
+class WorkspaceIn(Schema):
+    name: str
+
+
+def _require(request, workspace_id: int, minimum: str) -> str:
+    try:
+        return services.require_role(request.user, workspace_id, minimum)
+    except services.PermissionDenied as exc:
+        # Non-members get 404 so that ids of other workspaces reveal nothing.
+        if services.role_of(request.user, workspace_id) is None:
+            raise HttpError(404, "workspace not found") from exc
+        raise HttpError(403, str(exc)) from exc
+
+
+def _file_for(request, file_id: int, minimum: str) -> FileNode:
+    node = get_object_or_404(FileNode, id=file_id)
+    _require(request, node.workspace_id, minimum)
+    return node
+
+
+@router.get("/workspaces")
+def list_workspaces(request):
+    return [
+        {"id": m.workspace_id, "name": m.workspace.name, "role": m.role}
+        for m in request.user.memberships.select_related("workspace").order_by("workspace__name")
+    ]
+
+
+@router.post("/workspaces")
+def create_workspace(request, payload: WorkspaceIn):
+    try:
+        workspace = services.create_workspace(request.user, payload.name)
+    except services.FileTreeError as exc:
+        raise HttpError(400, str(exc)) from exc
+    return {"id": workspace.id, "name": workspace.name, "role": Role.OWNER}
+
+
+@router.get("/workspaces/{workspace_id}/files")
+def list_files(request, workspace_id: int):
+    _require(request, workspace_id, Role.VIEWER)
+    return services.file_tree(workspace_id)
+
+
+@router.post("/workspaces/{workspace_id}/files")
+def create_file(request, workspace_id: int, payload: FileIn):
+    _require(request, workspace_id, Role.EDITOR)
+    workspace = services.Workspace.objects.get(id=workspace_id)
+    try:
+        node = services.create_file(workspace, payload.path, is_folder=payload.is_folder, content=payload.content)
+    except services.FileTreeError as exc:
+        raise HttpError(400, str(exc)) from exc
+    services.notify_tree_changed(workspace_id)
+    return {"id": node.id, "path": node.path, "is_folder": node.is_folder, "language": node.language}
+
+
+@router.patch("/files/{file_id}")
+def rename_file(request, file_id: int, payload: RenameIn):
+    node = _file_for(request, file_id, Role.EDITOR)
+    try:
+        node = services.rename_file(node, payload.path)
+    except services.FileTreeError as exc:
+        raise HttpError(400, str(exc)) from exc
+    services.notify_tree_changed(node.workspace_id)
+    return {"id": node.id, "path": node.path}
+
+
+@router.delete("/files/{file_id}")
+def delete_file(request, file_id: int):
+    node = _file_for(request, file_id, Role.EDITOR)
+    workspace_id = node.workspace_id
+    count = services.delete_file(node)
+    services.notify_tree_changed(workspace_id)
+    return {"deleted": count}
+
+
+@router.get("/files/{file_id}/text")
+def file_text(request, file_id: int):
+    node = _file_for(request, file_id, Role.VIEWER)
+    return {"id": node.id, "path": node.path, "text": store.load_text(node.id)}
+
+
+@router.post("/files/{file_id}/token")
+def room_token(request, file_id: int):
+    """A short-lived token for joining the file's y-websocket room from a non-browser client."""
+    node = _file_for(request, file_id, Role.VIEWER)
+    scheme = "wss" if request.is_secure() else "ws"
+    return {
+        "token": issue_token(request.user.id, node.id),
+        "server_url": f"{scheme}://{request.get_host()}/ws/yjs",
+        "room": str(node.id),
+        "text_name": "content",
+    }

@@ -1,0 +1,125 @@
+"""The workspace channel: /ws/workspace/<id>. JSON messages for presence and feature events.
+
+Inbound: {"type": "<handler name>", "request_id": optional, ...}. Each type is looked up in the
+handler registry and checked against the sender's role before it runs.
+Outbound: group events {"type": "<event>", ...} and replies "<type>.ok" / "error".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from workspace.collab.access import CLOSE_FORBIDDEN, CLOSE_TOO_BIG, CLOSE_UNAUTHENTICATED
+from workspace.projects.models import role_at_least
+from workspace.projects.services import role_of
+from workspace.realtime import presence
+from workspace.realtime.broadcast import remember_server_loop, workspace_group
+from workspace.realtime.handlers import HANDLERS, HandlerContext, HandlerError
+
+logger = logging.getLogger(__name__)
+
+
+class WorkspaceConsumer(AsyncWebsocketConsumer):
+    joined = False
+
+    async def connect(self) -> None:
+        remember_server_loop()
+        self.workspace_id = int(self.scope["url_route"]["kwargs"]["workspace_id"])
+        self.group = workspace_group(self.workspace_id)
+        user = self.scope.get("user")
+        await self.accept()
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED, reason="log in first")
+            return
+        role = await database_sync_to_async(role_of)(user, self.workspace_id)
+        if role is None:
+            await self.close(code=CLOSE_FORBIDDEN, reason="not a member of this workspace")
+            return
+        self.ctx = HandlerContext(user.id, user.username, self.workspace_id, role, self.channel_name, self)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await database_sync_to_async(presence.join)(self.channel_name, self.workspace_id, user.id)
+        self.joined = True
+        await self.send_json(
+            {
+                "type": "hello",
+                "user": {"id": user.id, "username": user.username, "color": presence.user_color(user.id)},
+                "role": role,
+            }
+        )
+        await self.broadcast_presence()
+
+    async def disconnect(self, code: int) -> None:
+        if not self.joined:
+            return
+        self.joined = False
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+        await database_sync_to_async(presence.leave)(self.channel_name)
+        await self.broadcast_presence()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self.joined:
+            return
+        raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
+        if len(raw) > settings.REALTIME_MAX_JSON_BYTES:
+            await self.close(code=CLOSE_TOO_BIG, reason="message too large")
+            return
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            await self.send_json({"type": "error", "message": "malformed JSON"})
+            return
+        if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+            await self.send_json({"type": "error", "message": "a message needs a string 'type'"})
+            return
+        await self.dispatch_message(data)
+
+    async def dispatch_message(self, data: dict) -> None:
+        kind = data["type"]
+        request_id = data.get("request_id")
+        registered = HANDLERS.get(kind)
+        if registered is None:
+            await self.send_json({"type": "error", "request_id": request_id, "message": f"unknown type {kind!r}"})
+            return
+        # Re-read the role so a removed or demoted member loses rights at once.
+        self.ctx.role = await database_sync_to_async(role_of)(self.scope["user"], self.workspace_id)
+        if not role_at_least(self.ctx.role, registered.min_role):
+            await self.send_json(
+                {
+                    "type": "error",
+                    "request_id": request_id,
+                    "code": "forbidden",
+                    "message": f"{kind} needs the {registered.min_role} role",
+                }
+            )
+            if self.ctx.role is None:
+                await self.close(code=CLOSE_FORBIDDEN, reason="no longer a member")
+            return
+        try:
+            reply = await registered.func(self.ctx, data)
+        except HandlerError as exc:
+            await self.send_json({"type": "error", "request_id": request_id, "message": str(exc)})
+            return
+        except Exception:
+            logger.exception("handler %s failed", kind)
+            await self.send_json({"type": "error", "request_id": request_id, "message": "internal error"})
+            return
+        if reply is not None:
+            await self.send_json({"type": f"{kind}.ok", "request_id": request_id, **reply})
+
+    async def send_json(self, payload: dict) -> None:
+        await self.send(text_data=json.dumps(payload, default=str))
+
+    async def broadcast_presence(self) -> None:
+        users = await database_sync_to_async(presence.online)(self.workspace_id)
+        await self.channel_layer.group_send(
+            self.group, {"type": "workspace.event", "event": "presence", "data": {"users": users}}
+        )
+
+    async def workspace_event(self, event: dict) -> None:
+        if self.joined:
+            await self.send_json({"type": event["event"], **event["data"]})

@@ -1,0 +1,190 @@
+"""Sparkroom settings: one module, every knob read from the environment with a safe default.
+
+Embedded default (no env): SQLite, in-process channel layer, in-memory Celery broker with a
+worker thread inside the web process. Production: set DATABASE_URL and REDIS_URL.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "sparkroom-dev-insecure-key-change-me-in-production")
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver,[::1]").split(",")
+CSRF_TRUSTED_ORIGINS = [
+    o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000").split(",") if o
+]
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "workspace.accounts",
+    "workspace.projects",
+    "workspace.collab",
+    "workspace.realtime",
+]
+# Feature apps are appended here so each stays self-contained.
+INSTALLED_APPS += [
+    app
+    for app in ("workspace.spark", "workspace.jobs", "workspace.history", "workspace.teams")
+    if (BASE_DIR / app.replace(".", "/") / "apps.py").exists()
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "workspace.urls"
+ASGI_APPLICATION = "workspace.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "frontend" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "capacity": env_int("CHANNEL_CAPACITY", 5000),
+                "expiry": 60,
+                "group_expiry": env_int("CHANNEL_GROUP_EXPIRY", 86400),
+                "prefix": os.environ.get("CHANNEL_PREFIX", "sparkroom"),
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 5000}}}
+
+# Celery: Redis broker in production, in-memory broker + in-process worker thread otherwise.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "memory://")
+CELERY_RESULT_BACKEND = None
+# pytest sets PYTEST_VERSION: tests start real worker processes of their own instead.
+CELERY_EMBEDDED_WORKER = env_bool(
+    "CELERY_EMBEDDED_WORKER", CELERY_BROKER_URL.startswith("memory://") and "PYTEST_VERSION" not in os.environ
+)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "frontend" / "static"]
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# Collaborative editing limits and tuning.
+COLLAB_MAX_FRAME_BYTES = env_int("COLLAB_MAX_FRAME_BYTES", 2 * 1024 * 1024)
+COLLAB_MAX_DOC_BYTES = env_int("COLLAB_MAX_DOC_BYTES", 16 * 1024 * 1024)
+COLLAB_COMPACT_EVERY = env_int("COLLAB_COMPACT_EVERY", 500)
+COLLAB_TOKEN_MAX_AGE = env_int("COLLAB_TOKEN_MAX_AGE", 300)
+REALTIME_MAX_JSON_BYTES = env_int("REALTIME_MAX_JSON_BYTES", 64 * 1024)
+PRESENCE_STALE_SECONDS = env_int("PRESENCE_STALE_SECONDS", 90)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"}},
+}
+
+# --- Spark mode (fast model, real time). OpenAI-compatible chat-completions endpoint. ---
+SPARK_BASE_URL = os.environ.get("SPARK_BASE_URL", "")
+SPARK_API_KEY = os.environ.get("SPARK_API_KEY", "")
+SPARK_MODEL = os.environ.get("SPARK_MODEL", "")
+SPARK_TIMEOUT = env_float("SPARK_TIMEOUT", 30.0)
+SPARK_MAX_RETRIES = env_int("SPARK_MAX_RETRIES", 2)
+SPARK_FLUSH_INTERVAL_MS = env_float("SPARK_FLUSH_INTERVAL_MS", 16.0)
+# Tried when SPARK_*/DEEP_* are unset: a local Ollama server.
+OLLAMA_FALLBACK_URL = os.environ.get("OLLAMA_FALLBACK_URL", "http://127.0.0.1:11434/v1")
+# --- end Spark ---
+
+# --- Deep mode (slow model, long jobs on Celery). ---
+DEEP_BASE_URL = os.environ.get("DEEP_BASE_URL", "")
+DEEP_API_KEY = os.environ.get("DEEP_API_KEY", "")
+DEEP_MODEL = os.environ.get("DEEP_MODEL", "")
+DEEP_TIMEOUT = env_float("DEEP_TIMEOUT", 120.0)
+DEEP_MAX_STEPS = env_int("DEEP_MAX_STEPS", 20)
+JOB_SOFT_TIME_LIMIT = env_int("JOB_SOFT_TIME_LIMIT", 600)
+JOB_HARD_TIME_LIMIT = env_int("JOB_HARD_TIME_LIMIT", 660)
+SANDBOX_TIME_LIMIT = env_float("SANDBOX_TIME_LIMIT", 60.0)
+SANDBOX_OUTPUT_LIMIT = env_int("SANDBOX_OUTPUT_LIMIT", 64 * 1024)
+SANDBOX_MEMORY_LIMIT = env_int("SANDBOX_MEMORY_LIMIT", 1024 * 1024 * 1024)
+SANDBOX_ROOT = Path(os.environ.get("SANDBOX_ROOT", BASE_DIR / ".sandbox"))
+# --- end Deep ---
+
+# --- History and teams. ---
+INVITE_DEFAULT_DAYS = env_int("INVITE_DEFAULT_DAYS", 7)
+HISTORY_PAGE_SIZE = env_int("HISTORY_PAGE_SIZE", 50)
+# --- end History ---
