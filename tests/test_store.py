@@ -1,0 +1,59 @@
+"""Document persistence: snapshot + log, compaction, and the Celery compaction task."""
+
+from __future__ import annotations
+
+import pytest
+from pycrdt import Doc, Text
+
+from tasks.collab import compact_document
+from workspace.collab import store
+from workspace.collab.models import DocState, DocUpdate
+
+pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
+
+
+def client_update(base: Doc, edit) -> bytes:
+    before = base.get_state()
+    edit(base.get("content", type=Text))
+    return base.get_update(before)
+
+
+def test_compaction_folds_the_log_into_a_snapshot_without_changing_the_text(workspace_with_file):
+    _, node = workspace_with_file
+    doc = store.load_doc(node.id)
+    for i in range(5):
+        store.append_update(node.id, client_update(doc, lambda t, i=i: t.insert(0, f"{i}")))
+    text_before = store.load_text(node.id)
+    assert store.compact(node.id) == 6
+    assert DocUpdate.objects.filter(file_id=node.id).count() == 0
+    state = DocState.objects.get(file_id=node.id)
+    assert state.text == text_before == "43210print('hi')\n"
+    assert store.load_text(node.id) == text_before
+
+
+def test_compaction_twice_is_a_no_op(workspace_with_file):
+    _, node = workspace_with_file
+    store.compact(node.id)
+    assert store.compact(node.id) == 0
+    assert store.load_text(node.id) == "print('hi')\n"
+
+
+def test_updates_after_compaction_are_replayed_on_top_of_the_snapshot(workspace_with_file):
+    _, node = workspace_with_file
+    store.compact(node.id)
+    doc = store.load_doc(node.id)
+    store.append_update(node.id, client_update(doc, lambda t: t.insert(len(t), "# end\n")))
+    assert store.load_text(node.id) == "print('hi')\n# end\n"
+
+
+def test_compaction_task_ignores_deleted_files(workspace_with_file):
+    _, node = workspace_with_file
+    file_id = node.id
+    node.delete()
+    assert compact_document.run(file_id) == 0
+
+
+def test_replace_text_is_one_update_visible_after_reload(workspace_with_file):
+    _, node = workspace_with_file
+    store.replace_text(node.id, "new body\n")
+    assert store.load_text(node.id) == "new body\n"
