@@ -44,6 +44,7 @@ def child_env(**extra: str) -> dict[str, str]:
             "REDIS_URL": settings.REDIS_URL,
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "CELERY_EMBEDDED_WORKER": "0",
+            "SPARKROOM_TEST_RUN_ID": settings.TEST_RUN_ID,
             "PYTHONUNBUFFERED": "1",
             "LOG_LEVEL": "WARNING",
         }

@@ -94,6 +94,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Each pytest run (and the Daphne/Celery processes it starts, which inherit the id) gets its own test
+# database, channel-layer prefix and Celery queue, so concurrent or leftover runs never see each other.
+TEST_RUN_ID = os.environ.get("SPARKROOM_TEST_RUN_ID") or (str(os.getpid()) if "PYTEST_VERSION" in os.environ else "")
+if TEST_RUN_ID and DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{TEST_RUN_ID}"}
+
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {
@@ -104,7 +110,7 @@ if REDIS_URL:
                 "capacity": env_int("CHANNEL_CAPACITY", 5000),
                 "expiry": 60,
                 "group_expiry": env_int("CHANNEL_GROUP_EXPIRY", 86400),
-                "prefix": os.environ.get("CHANNEL_PREFIX", "sparkroom"),
+                "prefix": os.environ.get("CHANNEL_PREFIX", f"sparkroom{TEST_RUN_ID}"),
             },
         }
     }
@@ -122,6 +128,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
+CELERY_TASK_DEFAULT_QUEUE = f"celery{TEST_RUN_ID}" if TEST_RUN_ID else "celery"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 
