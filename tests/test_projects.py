@@ -169,3 +169,18 @@ def test_editor_page_is_404_for_non_members(user):
 def test_login_page_and_admin_are_served():
     assert Client().get("/accounts/login/").status_code == 200
     assert Client().get("/admin/login/").status_code == 200
+
+
+def test_admin_lists_every_core_model(user):
+    user.is_staff = user.is_superuser = True
+    user.save()
+    client = api_client(user)
+    for url in (
+        "/admin/projects/workspace/",
+        "/admin/projects/filenode/",
+        "/admin/projects/membership/",
+        "/admin/collab/docstate/",
+        "/admin/collab/docupdate/",
+        "/admin/realtime/presence/",
+    ):
+        assert client.get(url).status_code == 200, url
