@@ -162,3 +162,21 @@ async def test_broadcast_from_a_worker_thread_reaches_browsers(workspace_with_fi
     message = await client.wait_for(lambda m: m["type"] == "job.progress")
     assert message["step"] == "plan"
     await client.close()
+
+
+@pytest.mark.django_db
+def test_presence_of_a_crashed_process_expires(workspace_with_file, user, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from workspace.realtime import presence
+    from workspace.realtime.models import Presence
+
+    workspace, _ = workspace_with_file
+    presence.join("dead-channel", workspace.id, user.id)
+    Presence.objects.filter(channel_name="dead-channel").update(seen_at=timezone.now() - timedelta(hours=1))
+    assert presence.online(workspace.id) == []
+    presence.join("live-channel", workspace.id, user.id)
+    assert not Presence.objects.filter(channel_name="dead-channel").exists()
+    assert [u["username"] for u in presence.online(workspace.id)] == ["alice"]

@@ -18,7 +18,13 @@ def user_color(user_id: int) -> str:
     return PALETTE[digest[0] % len(PALETTE)]
 
 
+def _cutoff():
+    return timezone.now() - timedelta(seconds=settings.PRESENCE_STALE_SECONDS)
+
+
 def join(channel_name: str, workspace_id: int, user_id: int) -> None:
+    # Rows of connections whose process died without a disconnect expire here.
+    Presence.objects.filter(seen_at__lt=_cutoff()).delete()
     Presence.objects.update_or_create(
         channel_name=channel_name, defaults={"workspace_id": workspace_id, "user_id": user_id}
     )
@@ -38,10 +44,9 @@ def touch(channel_name: str) -> None:
 
 def online(workspace_id: int) -> list[dict]:
     """One entry per user online in the workspace, with the file they last opened."""
-    cutoff = timezone.now() - timedelta(seconds=settings.PRESENCE_STALE_SECONDS)
     users: dict[int, dict] = {}
     rows = (
-        Presence.objects.filter(workspace_id=workspace_id, seen_at__gte=cutoff)
+        Presence.objects.filter(workspace_id=workspace_id, seen_at__gte=_cutoff())
         .select_related("user")
         .order_by("seen_at")
     )
