@@ -1,0 +1,385 @@
+"""Authorisation matrix: every role against every HTTP endpoint, page and workspace-channel message type.
+
+Endpoints and message types are discovered (ninja routes of `workspace.api.api`, Django URL patterns,
+`workspace.realtime.handlers.HANDLERS`), so a new one without an entry in the tables below fails here.
+Ids of another workspace must be refused (404, or 403 / an error reply) and never leak its data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from channels.db import database_sync_to_async
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from tests.helpers import make_member
+from tests.history_data import make_job, make_spark
+from tests.wsjson import WorkspaceClient
+from workspace.collab.access import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
+from workspace.projects.models import Role, role_at_least
+from workspace.projects.services import create_file, create_workspace
+from workspace.realtime.handlers import HANDLERS
+from workspace.teams import services as teams
+
+PUBLIC = "public"  # anyone, logged in or not
+LOGIN = "login"  # any logged-in user; the endpoint is not about one workspace
+ROLES = ("owner", "editor", "viewer", "non-member", "anonymous")
+SECRET = "B-SECRET-4242"  # planted in the other workspace: must never appear in a refused response
+
+
+@dataclass(frozen=True)
+class Http:
+    minimum: str
+    body: dict | None = None
+    # Expected statuses for callers allowed in, when not simply "< 400".
+    ok: tuple[int, ...] = ()
+    # Ids passed as query parameters (filled like path parameters).
+    query: tuple[str, ...] = ()
+
+
+HTTP_MATRIX: dict[str, Http] = {
+    # projects
+    "GET /api/workspaces": Http(LOGIN),
+    "POST /api/workspaces": Http(LOGIN, {"name": "New"}),
+    "GET /api/workspaces/{workspace_id}/files": Http(Role.VIEWER),
+    "POST /api/workspaces/{workspace_id}/files": Http(Role.EDITOR, {"path": "new.py"}),
+    "PATCH /api/files/{file_id}": Http(Role.EDITOR, {"path": "renamed.py"}),
+    "DELETE /api/files/{file_id}": Http(Role.EDITOR),
+    "GET /api/files/{file_id}/text": Http(Role.VIEWER),
+    "POST /api/files/{file_id}/token": Http(Role.VIEWER),
+    # history
+    "GET /api/history": Http(LOGIN),
+    "GET /api/history/stats": Http(LOGIN),
+    "GET /api/history/export": Http(LOGIN),
+    "GET /api/history/workspaces/{workspace_id}": Http(Role.VIEWER),
+    "GET /api/history/workspaces/{workspace_id}/stats": Http(Role.VIEWER),
+    "GET /api/history/workspaces/{workspace_id}/export": Http(Role.VIEWER),
+    "GET /api/history/spark/{request_id}": Http(Role.VIEWER),
+    "GET /api/history/jobs/{job_id}": Http(Role.VIEWER),
+    # teams
+    "GET /api/workspaces/{workspace_id}/members": Http(Role.VIEWER),
+    "PATCH /api/workspaces/{workspace_id}/members/{user_id}": Http(Role.OWNER, {"role": "editor"}),
+    "DELETE /api/workspaces/{workspace_id}/members/{user_id}": Http(Role.OWNER),
+    "GET /api/workspaces/{workspace_id}/invitations": Http(Role.OWNER),
+    "POST /api/workspaces/{workspace_id}/invitations": Http(Role.OWNER, {"role": "viewer"}),
+    "DELETE /api/workspaces/{workspace_id}/invitations/{invitation_id}": Http(Role.OWNER),
+    "GET /api/workspaces/{workspace_id}/chat": Http(Role.VIEWER),
+    # jobs (Deep mode); 400 = past the role gate but the action does not apply to a finished job
+    "GET /api/workspaces/{workspace_id}/jobs": Http(Role.VIEWER),
+    "POST /api/workspaces/{workspace_id}/jobs": Http(Role.EDITOR, {"kind": "lint", "prompt": ""}),
+    "GET /api/jobs/{job_id}": Http(Role.VIEWER),
+    "POST /api/jobs/{job_id}/cancel": Http(Role.EDITOR, ok=(200, 400)),
+    "POST /api/jobs/{job_id}/apply": Http(Role.EDITOR, {"paths": None}, ok=(200, 400)),
+    # spark
+    "GET /api/spark/providers": Http(LOGIN),
+    "GET /api/spark/requests": Http(Role.VIEWER, query=("workspace_id",)),
+    "GET /api/spark/requests/{request_id}": Http(Role.VIEWER),
+}
+
+PAGE_MATRIX: dict[str, Http] = {
+    "GET /": Http(LOGIN),
+    "GET /w/{workspace_id}/": Http(Role.VIEWER),
+    "GET /accounts/login/": Http(PUBLIC),
+    "GET /accounts/signup/": Http(PUBLIC),
+    "POST /accounts/logout/": Http(PUBLIC),
+    "GET /history/": Http(LOGIN),
+    "GET /history/w/{workspace_id}/": Http(Role.VIEWER),
+    "GET /history/spark/{request_id}/": Http(Role.VIEWER),
+    "GET /history/jobs/{job_id}/": Http(Role.VIEWER),
+    "GET /teams/invite/{token}/": Http(PUBLIC),
+    "GET /spark/settings/": Http(LOGIN),
+}
+# Page methods other than GET, for patterns that only make sense with one.
+PAGE_METHODS = {"/accounts/logout/": "POST"}
+IGNORED_URL_PREFIXES = ("admin/", "api/", "static/")
+
+
+@dataclass(frozen=True)
+class Message:
+    minimum: str
+    payload: Callable[[dict], dict] = field(default=lambda ids: {})
+    # Payload naming the other workspace's objects; None when the type takes no ids.
+    cross: Callable[[dict], dict] | None = None
+
+
+WS_MATRIX: dict[str, Message] = {
+    "presence.ping": Message(Role.VIEWER),
+    "presence.open_file": Message(
+        Role.VIEWER, lambda a: {"file_id": a["file_id"]}, lambda b: {"file_id": b["file_id"]}
+    ),
+    "presence.view": Message(Role.VIEWER, lambda a: {"file_id": a["file_id"]}, lambda b: {"file_id": b["file_id"]}),
+    "chat.send": Message(Role.VIEWER, lambda a: {"text": "hi"}),
+    "chat.history": Message(Role.VIEWER),
+    # An unknown mode fails after the role gate, so no model is called; the cross case names B's file.
+    "spark.request": Message(
+        Role.EDITOR,
+        lambda a: {"file_id": a["file_id"], "mode": "no-such-mode"},
+        lambda b: {"file_id": b["file_id"], "mode": "insert", "content": "x = 1\n"},
+    ),
+    "spark.cancel": Message(Role.EDITOR, lambda a: {"id": a["request_id"]}, lambda b: {"id": b["request_id"]}),
+    "spark.accept": Message(Role.EDITOR, lambda a: {"id": a["request_id"]}, lambda b: {"id": b["request_id"]}),
+    "spark.reject": Message(Role.EDITOR, lambda a: {"id": a["request_id"]}, lambda b: {"id": b["request_id"]}),
+    "jobs.create": Message(Role.EDITOR, lambda a: {"kind": "no-such-kind", "prompt": "x"}),
+    "jobs.list": Message(Role.VIEWER),
+    "jobs.get": Message(Role.VIEWER, lambda a: {"job_id": a["job_id"]}, lambda b: {"job_id": b["job_id"]}),
+    "jobs.cancel": Message(Role.EDITOR, lambda a: {"job_id": a["job_id"]}, lambda b: {"job_id": b["job_id"]}),
+    "jobs.apply": Message(Role.EDITOR, lambda a: {"job_id": a["job_id"]}, lambda b: {"job_id": b["job_id"]}),
+}
+
+
+# --- discovery -------------------------------------------------------------------------------------------
+
+
+def api_endpoints() -> list[str]:
+    from workspace.api import api
+
+    paths = api.get_openapi_schema()["paths"]
+    return sorted(f"{method.upper()} {path}" for path, ops in paths.items() for method in ops)
+
+
+def _walk(patterns, prefix: str = "") -> list[str]:
+    routes = []
+    for entry in patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            routes += _walk(entry.url_patterns, route)
+        elif isinstance(entry, URLPattern):
+            routes.append(route)
+    return routes
+
+
+def page_endpoints() -> list[str]:
+    import re
+
+    keys = []
+    for route in _walk(get_resolver().url_patterns):
+        if route.startswith(IGNORED_URL_PREFIXES) or route.startswith("^"):
+            continue
+        path = "/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route)
+        keys.append(f"{PAGE_METHODS.get(path, 'GET')} {path}")
+    return sorted(keys)
+
+
+# --- the world: workspace A (members of every role) and workspace B (someone else's) -----------------------
+
+
+@dataclass
+class World:
+    users: dict[str, object]
+    a: dict[str, object]
+    b: dict[str, object]
+
+
+def quick_user(username: str):
+    # No password: hashing one per user would make each of the hundreds of cases slow; tests force_login.
+    return get_user_model().objects.create(username=username)
+
+
+def build_world() -> World:
+    owner, editor, viewer, outsider, target = (quick_user(n) for n in ("own", "edi", "vie", "out", "tgt"))
+    stranger = quick_user("stranger")
+    a_ws = create_workspace(owner, "A")
+    for user, role in ((editor, Role.EDITOR), (viewer, Role.VIEWER), (target, Role.VIEWER)):
+        make_member(a_ws, user, role)
+    b_ws = create_workspace(stranger, SECRET)
+    b_member = quick_user("bmember")
+    make_member(b_ws, b_member, Role.VIEWER)
+
+    def objects(ws, user, member) -> dict[str, object]:
+        node = create_file(ws, "main.py", content=f"# {ws.name}\n")
+        teams.post_chat(ws.id, user.id, f"chat in {ws.name}")
+        return {
+            "workspace_id": ws.id,
+            "file_id": node.id,
+            "request_id": make_spark(ws, user, file=node, prompt=f"prompt {ws.name}").id,
+            "job_id": make_job(ws, user, prompt=f"job {ws.name}").id,
+            "user_id": member.id,
+            "invitation_id": teams.create_invitation(ws.id, user, Role.VIEWER).invitation.id,
+            "token": teams.create_invitation(ws.id, user, Role.VIEWER, max_uses=100).token,
+        }
+
+    return World(
+        users={"owner": owner, "editor": editor, "viewer": viewer, "non-member": outsider, "anonymous": None},
+        a=objects(a_ws, owner, target),
+        b=objects(b_ws, stranger, b_member),
+    )
+
+
+def fill(path: str, ids: dict[str, object]) -> str:
+    import re
+
+    def value(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in ids:
+            pytest.fail(f"{path}: no test value for path parameter {{{name}}}; add it to build_world() in {__file__}")
+        return str(ids[name])
+
+    return re.sub(r"\{(\w+)\}", value, path)
+
+
+def client_for(user) -> Client:
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+def call(client: Client, key: str, spec: Http, ids: dict) -> object:
+    method, path = key.split(" ", 1)
+    url = fill(path, ids)
+    if spec.query:
+        url += "?" + "&".join(f"{name}={fill('{' + name + '}', ids)}" for name in spec.query)
+    if spec.body is not None:
+        return client.generic(method, url, data=__import__("json").dumps(spec.body), content_type="application/json")
+    return client.generic(method, url)
+
+
+def allowed(role: str, minimum: str) -> bool:
+    if minimum == PUBLIC:
+        return True
+    if role == "anonymous":
+        return False
+    if minimum == LOGIN:
+        return True
+    return role in ("owner", "editor", "viewer") and role_at_least(role, minimum)
+
+
+# --- HTTP ----------------------------------------------------------------------------------------------------
+
+
+def _lookup(table: dict[str, Http], key: str, table_name: str) -> Http:
+    if key not in table:
+        pytest.fail(
+            f"{key} has no entry in {table_name} ({__file__}): add its minimum role "
+            f"({PUBLIC!r}, {LOGIN!r}, 'viewer', 'editor' or 'owner')"
+        )
+    return table[key]
+
+
+def check(response, key: str, role: str, spec: Http, *, api: bool) -> None:
+    status = response.status_code
+    where = f"{key} as {role}"
+    if allowed(role, spec.minimum):
+        expected = spec.ok or tuple(range(200, 400))
+        assert status in expected, f"{where}: expected success, got {status}: {response.content[:300]!r}"
+    elif role == "anonymous":
+        if api:
+            assert status == 401, f"{where}: expected 401, got {status}"
+        else:
+            assert status == 302 and "/accounts/login/" in response["Location"], f"{where}: expected login redirect"
+    elif role == "non-member":
+        assert status == 404, f"{where}: a non-member must get 404 (no leak), got {status}"
+    else:
+        assert status == 403, f"{where}: a {role} is below {spec.minimum}, expected 403, got {status}"
+
+
+@pytest.mark.django_db
+@pytest.mark.embedded
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("key", api_endpoints())
+def test_api_endpoint_enforces_its_minimum_role(key, role):
+    spec = _lookup(HTTP_MATRIX, key, "HTTP_MATRIX")
+    world = build_world()
+    response = call(client_for(world.users[role]), key, spec, world.a)
+    check(response, key, role, spec, api=True)
+
+
+@pytest.mark.django_db
+@pytest.mark.embedded
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("key", page_endpoints())
+def test_page_enforces_its_minimum_role(key, role):
+    spec = _lookup(PAGE_MATRIX, key, "PAGE_MATRIX")
+    world = build_world()
+    response = call(client_for(world.users[role]), key, spec, world.a)
+    check(response, key, role, spec, api=False)
+
+
+def _takes_ids(key: str) -> bool:
+    spec = HTTP_MATRIX.get(key) or PAGE_MATRIX.get(key)
+    return "{token}" not in key and ("{" in key or bool(spec and spec.query))
+
+
+@pytest.mark.django_db
+@pytest.mark.embedded
+@pytest.mark.parametrize("key", [k for k in api_endpoints() + page_endpoints() if _takes_ids(k)])
+def test_ids_of_another_workspace_are_refused_without_leaking(key):
+    spec = HTTP_MATRIX.get(key) or _lookup(PAGE_MATRIX, key, "PAGE_MATRIX")
+    world = build_world()
+    response = call(client_for(world.users["owner"]), key, spec, world.b)
+    assert response.status_code in (403, 404), f"{key} with another workspace's ids gave {response.status_code}"
+    assert SECRET.encode() not in response.content
+
+
+@pytest.mark.embedded
+@pytest.mark.parametrize(("table", "discovered"), [(HTTP_MATRIX, api_endpoints), (PAGE_MATRIX, page_endpoints)])
+def test_matrix_lists_no_endpoint_that_no_longer_exists(table, discovered):
+    stale = sorted(set(table) - set(discovered()))
+    assert not stale, f"remove these entries from the matrix, the endpoints are gone: {stale}"
+
+
+# --- workspace channel --------------------------------------------------------------------------------------
+
+
+@pytest.mark.embedded
+@pytest.mark.parametrize("name", sorted(HANDLERS))
+def test_every_message_type_is_in_the_matrix_with_its_registered_role(name):
+    if name not in WS_MATRIX:
+        pytest.fail(f"message type {name!r} has no entry in WS_MATRIX ({__file__}): add its minimum role and payloads")
+    assert HANDLERS[name].min_role == WS_MATRIX[name].minimum, f"{name} is registered with a different minimum role"
+
+
+@pytest.mark.embedded
+def test_ws_matrix_lists_no_type_that_no_longer_exists():
+    assert not sorted(set(WS_MATRIX) - set(HANDLERS)), "remove message types that are no longer registered"
+
+
+async def _reply(world: World, role: str, message: dict) -> dict:
+    client = WorkspaceClient(world.a["workspace_id"], world.users[role])
+    await client.connect()
+    try:
+        await client.wait_for(lambda m: m["type"] == "hello")
+        return await client.request(message, timeout=5)
+    finally:
+        await client.close()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.embedded
+@pytest.mark.parametrize("role", ("owner", "editor", "viewer"))
+@pytest.mark.parametrize("name", sorted(WS_MATRIX))
+async def test_message_type_enforces_its_minimum_role(name, role):
+    spec = WS_MATRIX[name]
+    world = await database_sync_to_async(build_world)()
+    reply = await _reply(world, role, {"type": name, **spec.payload(world.a)})
+    if role_at_least(role, spec.minimum):
+        assert reply.get("code") != "forbidden", f"{name} as {role} was refused: {reply}"
+    else:
+        assert reply["type"] == "error" and reply.get("code") == "forbidden", f"{name} as {role} got through: {reply}"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.embedded
+@pytest.mark.parametrize("name", sorted(n for n, m in WS_MATRIX.items() if m.cross is not None))
+async def test_message_with_another_workspaces_ids_is_refused(name):
+    world = await database_sync_to_async(build_world)()
+    reply = await _reply(world, "owner", {"type": name, **WS_MATRIX[name].cross(world.b)})
+    assert reply["type"] == "error", f"{name} accepted ids of another workspace: {reply}"
+    assert SECRET not in str(reply)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.embedded
+@pytest.mark.parametrize(("role", "code"), [("anonymous", CLOSE_UNAUTHENTICATED), ("non-member", CLOSE_FORBIDDEN)])
+async def test_outsiders_are_closed_before_any_message_type_runs(role, code):
+    world = await database_sync_to_async(build_world)()
+    client = WorkspaceClient(world.a["workspace_id"], world.users[role])
+    await client.connect()
+    try:
+        assert await client.next() is None and client.closed_code == code
+    finally:
+        await client.close()
