@@ -1,0 +1,192 @@
+"""Deep-mode job benchmark: enqueue -> worker start latency and result -> browser latency, 1 and 4 workers.
+
+    python bench/jobs.py --jobs 30
+
+Production mode only (PostgreSQL + Redis): a real Daphne process, real `celery worker` processes (prefork,
+--concurrency 1 and 4) and a WebSocket client on /ws/workspace/<id> standing in for the browser. Each job
+is a "tests" job whose sandboxed command is `true`, so the figures are the orchestration overhead.
+
+- enqueue -> start: from the commit of the job row (the task is sent on commit) to `started_at` written by
+  the worker's claim; measured for jobs sent one at a time (pick-up latency) and as one burst (queueing).
+- result -> browser: from `finished_at` (written just before the broadcast) to the moment the WebSocket
+  client receives "job.finished".
+- reference, same run: a bare broadcast_to_workspace() from this process to the same WebSocket client,
+  i.e. the floor set by the Redis channel layer and Daphne.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/sparkroom_bench_jobs")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/6")
+# Own Celery queue and channel prefix, so other processes on the same Redis never take our jobs.
+os.environ["SPARKROOM_TEST_RUN_ID"] = f"benchjobs{os.getpid()}"
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "workspace.settings")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ["JOB_TESTS_COMMAND"] = "true"
+
+
+def ensure_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def fmt(values: list[float]) -> str:
+    ms = [v * 1000 for v in values]
+    mean = statistics.mean(ms)
+    return f"p50 {percentile(ms, 50):7.1f} ms   p99 {percentile(ms, 99):7.1f} ms   (n={len(ms)}, mean {mean:.1f})"
+
+
+class Browser:
+    """A WebSocket client on the workspace channel, timestamping every message on arrival."""
+
+    def __init__(self, url: str, cookie: str) -> None:
+        self.url, self.cookie = url, cookie
+        self.arrivals: dict[tuple[str, int], float] = {}
+        self.ready = asyncio.Event()
+
+    async def run(self) -> None:
+        from websockets.asyncio.client import connect
+
+        async with connect(self.url, additional_headers={"Cookie": self.cookie}, max_size=None) as ws:
+            async for raw in ws:
+                now = time.time()
+                message = json.loads(raw)
+                if message["type"] == "hello":
+                    self.ready.set()
+                elif message["type"] == "job.finished":
+                    self.arrivals[("job", message["job"]["id"])] = now
+                elif message["type"] == "bench.ping":
+                    self.arrivals[("ping", message["n"])] = now
+
+    async def wait_for(self, key: tuple[str, int], timeout: float = 60.0) -> float:
+        deadline = time.monotonic() + timeout
+        while key not in self.arrivals:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no {key} within {timeout}s")
+            await asyncio.sleep(0.002)
+        return self.arrivals[key]
+
+
+def create_jobs(user, workspace_id: int, count: int) -> list[tuple[int, float]]:
+    """Create `count` jobs, one transaction each; (job id, commit time) per job."""
+    from django.db import transaction
+
+    from workspace.jobs.services import create_job
+
+    created = []
+    for _ in range(count):
+        committed: list[float] = []
+        with transaction.atomic():
+            # Registered first, so it runs at commit before create_job's own hooks send the task.
+            transaction.on_commit(lambda stamps=committed: stamps.append(time.time()))
+            job = create_job(user, workspace_id, "tests")
+        created.append((job.id, committed[0]))
+    return created
+
+
+async def measure(browser: Browser, user, workspace_id: int, jobs: int) -> dict[str, list[float]]:
+    from asgiref.sync import sync_to_async
+
+    from workspace.jobs.models import Job
+
+    sequential_start, burst_start, to_browser = [], [], []
+    for _ in range(jobs):
+        [(job_id, committed)] = await sync_to_async(create_jobs)(user, workspace_id, 1)
+        arrived = await browser.wait_for(("job", job_id))
+        job = await Job.objects.aget(id=job_id)
+        assert job.status == "succeeded", (job.status, job.error)
+        sequential_start.append(job.started_at.timestamp() - committed)
+        to_browser.append(arrived - job.finished_at.timestamp())
+    burst = await sync_to_async(create_jobs)(user, workspace_id, jobs)
+    for job_id, committed in burst:
+        arrived = await browser.wait_for(("job", job_id), timeout=120)
+        job = await Job.objects.aget(id=job_id)
+        burst_start.append(job.started_at.timestamp() - committed)
+        to_browser.append(arrived - job.finished_at.timestamp())
+    return {"sequential": sequential_start, "burst": burst_start, "browser": to_browser}
+
+
+async def reference(browser: Browser, workspace_id: int, count: int) -> list[float]:
+    from asgiref.sync import sync_to_async
+
+    from workspace.realtime.broadcast import broadcast_to_workspace
+
+    latencies = []
+    for n in range(count):
+        sent = time.time()
+        await sync_to_async(broadcast_to_workspace)(workspace_id, "bench.ping", {"n": n})
+        latencies.append(await browser.wait_for(("ping", n)) - sent)
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=30, help="jobs per scenario")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 4], help="worker concurrencies to compare")
+    args = parser.parse_args()
+
+    ensure_database(os.environ["DATABASE_URL"])
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.test import Client
+
+    from tests.live import celery_worker, daphne_server
+    from workspace.projects.models import Workspace
+    from workspace.projects.services import create_workspace
+
+    (ROOT / "test-artifacts").mkdir(exist_ok=True)
+    call_command("migrate", verbosity=0)
+    from django.contrib.auth import get_user_model
+
+    user, _ = get_user_model().objects.get_or_create(username="bench-jobs")
+    workspace = Workspace.objects.filter(created_by=user).first() or create_workspace(user, "Bench jobs")
+    client = Client()
+    client.force_login(user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}"
+
+    print(f"bench/jobs.py: {args.jobs} jobs per scenario, sandbox command `true`, workers {args.workers}")
+    with daphne_server() as base_url:
+        ws_url = base_url.replace("http://", "ws://") + f"/ws/workspace/{workspace.id}"
+
+        async def run_all() -> None:
+            browser = Browser(ws_url, cookie)
+            listener = asyncio.create_task(browser.run())
+            await asyncio.wait_for(browser.ready.wait(), 30)
+            ref = await reference(browser, workspace.id, args.jobs)
+            print(f"reference  broadcast -> browser           {fmt(ref)}")
+            for concurrency in args.workers:
+                with celery_worker(concurrency, JOB_TESTS_COMMAND="true"):
+                    figures = await measure(browser, user, workspace.id, args.jobs)
+                print(f"{concurrency} worker(s) enqueue -> start, one at a time {fmt(figures['sequential'])}")
+                print(f"{concurrency} worker(s) enqueue -> start, burst of {args.jobs:<3}  {fmt(figures['burst'])}")
+                print(f"{concurrency} worker(s) result -> browser            {fmt(figures['browser'])}")
+            listener.cancel()
+
+        asyncio.run(run_all())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+// Review a job's changeset per file in Monaco's diff editor, apply a file or all, and show conflicts.
+
+import { h } from './dom.js';
+
+const APPLY_LABEL = { applied: 'applied', conflict: 'conflicts', applying: 'applying…' };
+
+export class ReviewOverlay {
+  constructor(app) {
+    this.app = app;
+    this.root = null;
+    this.models = [];
+  }
+
+  async open(jobId) {
+    this.close();
+    const { job } = await this.app.ws.request('jobs.get', { job_id: jobId });
+    this.job = job;
+    this.selected = job.changeset[0]?.path ?? null;
+    this.fileList = h('div', { class: 'jobs-review-files', testid: 'jobs-review-files' });
+    this.toolbar = h('div', { class: 'jobs-review-toolbar' });
+    this.diffHost = h('div', { class: 'jobs-review-diff', testid: 'jobs-diff' });
+    this.conflicts = h('div', { class: 'jobs-conflicts', testid: 'jobs-conflicts', hidden: true });
+    this.applyAllButton = h(
+      'button',
+      { type: 'button', class: 'primary', testid: 'jobs-apply-all', disabled: !this.app.canEdit, onclick: () => this.apply(null) },
+      'Apply all',
+    );
+    this.root = h(
+      'div',
+      { class: 'jobs-review', role: 'dialog', 'aria-label': 'Review job changes', testid: 'jobs-review' },
+      h(
+        'div',
+        { class: 'jobs-review-head' },
+        h('strong', {}, `Job #${job.id}`),
+        h('span', { class: 'grow' }, job.prompt || job.kind),
+        this.applyAllButton,
+        h('button', { type: 'button', testid: 'jobs-review-close', onclick: () => this.close() }, 'Close'),
+      ),
+      h(
+        'div',
+        { class: 'jobs-review-body' },
+        this.fileList,
+        h('div', { class: 'jobs-review-main' }, this.toolbar, this.diffHost, this.conflicts),
+      ),
+    );
+    document.body.append(this.root);
+    this.diffEditor = this.app.monaco.editor.createDiffEditor(this.diffHost, {
+      readOnly: true,
+      automaticLayout: true,
+      theme: 'vs-dark',
+      renderSideBySide: true,
+      originalEditable: false,
+    });
+    this.render();
+  }
+
+  close() {
+    // The diff editor must let go of its models before they are disposed.
+    this.diffEditor?.setModel(null);
+    this.diffEditor?.dispose();
+    this.diffEditor = null;
+    for (const model of this.models.splice(0)) model.dispose();
+    this.root?.remove();
+    this.root = null;
+  }
+
+  isOpenFor(jobId) {
+    return this.root != null && this.job?.id === jobId;
+  }
+
+  async refresh() {
+    if (!this.root) return;
+    const { job } = await this.app.ws.request('jobs.get', { job_id: this.job.id });
+    this.job = job;
+    this.render();
+  }
+
+  entry() {
+    return this.job.changeset.find((e) => e.path === this.selected) ?? null;
+  }
+
+  render() {
+    this.fileList.replaceChildren(
+      ...this.job.changeset.map((e) =>
+        h(
+          'button',
+          {
+            type: 'button',
+            class: `jobs-review-file${e.path === this.selected ? ' active' : ''}`,
+            testid: 'jobs-review-file',
+            'data-path': e.path,
+            onclick: () => {
+              this.selected = e.path;
+              this.render();
+            },
+          },
+          e.path,
+          h('small', {}, `${e.status}${e.apply ? ` · ${APPLY_LABEL[e.apply.status] ?? e.apply.status}` : ''}`),
+        ),
+      ),
+    );
+    if (!this.job.changeset.length) this.fileList.append(h('p', { class: 'panel-placeholder' }, 'No file changes.'));
+    this.applyAllButton.disabled = !this.app.canEdit || this.job.changeset.every((e) => e.apply);
+    const entry = this.entry();
+    this.renderToolbar(entry);
+    this.renderDiff(entry);
+    this.renderConflicts(entry);
+  }
+
+  renderToolbar(entry) {
+    if (!entry) {
+      this.toolbar.replaceChildren();
+      return;
+    }
+    const done = entry.apply?.status;
+    this.toolbar.replaceChildren(
+      h('span', { class: 'grow' }, entry.path),
+      h('span', { testid: 'jobs-file-apply-status' }, done ? APPLY_LABEL[done] ?? done : 'not applied'),
+      h(
+        'button',
+        {
+          type: 'button',
+          testid: 'jobs-apply-file',
+          disabled: !this.app.canEdit || Boolean(done),
+          onclick: () => this.apply([entry.path]),
+        },
+        'Apply this file',
+      ),
+    );
+  }
+
+  renderDiff(entry) {
+    const previous = this.models.splice(0);
+    if (entry) {
+      const language = this.app.files().find((f) => f.path === entry.path)?.language;
+      const { monaco } = this.app;
+      const original = monaco.editor.createModel(entry.base, language);
+      const modified = monaco.editor.createModel(entry.proposed, language);
+      this.models.push(original, modified);
+      this.diffEditor.setModel({ original, modified });
+    } else {
+      this.diffEditor.setModel(null);
+    }
+    for (const model of previous) model.dispose();
+  }
+
+  renderConflicts(entry) {
+    const conflicts = entry?.apply?.conflicts ?? [];
+    const message = entry?.apply?.message;
+    this.conflicts.hidden = !conflicts.length && !message;
+    this.conflicts.replaceChildren(
+      message ? h('p', { class: 'job-error' }, message) : null,
+      conflicts.length
+        ? h('strong', {}, `${conflicts.length} conflict(s): the live text was kept; the job's version is below.`)
+        : null,
+      ...conflicts.map((c) =>
+        h(
+          'div',
+          { testid: 'jobs-conflict' },
+          h('div', {}, `Line ${c.line}: live document`),
+          h('pre', {}, c.ours || '(nothing)'),
+          h('div', {}, "Job's version"),
+          h('pre', {}, c.theirs || '(nothing)'),
+        ),
+      ),
+    );
+  }
+
+  async apply(paths) {
+    try {
+      const { files } = await this.app.ws.request('jobs.apply', { job_id: this.job.id, paths });
+      const conflicted = files.filter((f) => f.status === 'conflict').length;
+      this.app.toast(
+        conflicted ? `Applied with conflicts in ${conflicted} file(s)` : `Applied ${files.length} file(s)`,
+        conflicted ? 'error' : 'success',
+      );
+      await this.refresh();
+    } catch (error) {
+      this.app.toast(`Apply failed: ${error.message}`, 'error');
+    }
+  }
+}

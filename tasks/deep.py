@@ -1,0 +1,85 @@
+"""Deep-mode Celery tasks: run a job, and reap jobs whose worker died.
+
+The task takes only the job id and is idempotent (the runner claims the job with a conditional
+update). acks_late + reject_on_worker_lost put the message back if the worker process dies; the
+reaper (at worker start and every JOB_REAP_INTERVAL seconds) requeues or fails jobs whose
+heartbeat went stale, so no job stays "running" forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from celery import shared_task
+from celery.contrib.django.task import DjangoTask
+from celery.signals import worker_ready, worker_shutdown
+from django.conf import settings
+
+from workspace.jobs import runner
+
+logger = logging.getLogger(__name__)
+
+
+class JobTask(DjangoTask):
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+        # Reached when Celery gives up on the task itself (e.g. the hard time limit killed it).
+        if args:
+            runner.fail_if_unfinished(int(args[0]), f"the worker gave up on the job: {type(exc).__name__}: {exc}")
+
+
+@shared_task(
+    name="jobs.run",
+    bind=True,
+    base=JobTask,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    soft_time_limit=settings.JOB_SOFT_TIME_LIMIT,
+    time_limit=settings.JOB_HARD_TIME_LIMIT,
+)
+def run_job(self, job_id: int) -> str:
+    limits = self.request.timelimit or (None, None)
+    return runner.run_job(job_id, soft_time_limit=limits[1] or settings.JOB_SOFT_TIME_LIMIT)
+
+
+def enqueue(job_id: int) -> None:
+    """Send the task with the time limits configured now (the message carries them to the worker)."""
+    run_job.apply_async(
+        (job_id,), soft_time_limit=settings.JOB_SOFT_TIME_LIMIT, time_limit=settings.JOB_HARD_TIME_LIMIT
+    )
+
+
+@shared_task(name="jobs.reap", ignore_result=True)
+def reap_jobs() -> list:
+    return runner.reap_stale_jobs(requeue=enqueue)
+
+
+_reaper_stop = threading.Event()
+
+
+def _reap_quietly() -> None:
+    from django.db import close_old_connections
+
+    try:
+        close_old_connections()
+        for job_id, outcome in runner.reap_stale_jobs(requeue=enqueue):
+            logger.warning("reaped stale job %s: %s", job_id, outcome)
+    except Exception:  # noqa: BLE001 - the reaper must keep running
+        logger.exception("job reaper failed")
+
+
+def _reap_periodically() -> None:
+    while not _reaper_stop.wait(settings.JOB_REAP_INTERVAL):
+        _reap_quietly()
+
+
+@worker_ready.connect
+def _reap_at_worker_start(**_: object) -> None:
+    _reap_quietly()
+    threading.Thread(target=_reap_periodically, name="job-reaper", daemon=True).start()
+
+
+@worker_shutdown.connect
+def _stop_reaper(**_: object) -> None:
+    _reaper_stop.set()

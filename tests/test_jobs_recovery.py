@@ -1,0 +1,114 @@
+"""A job survives its worker being killed: requeued and finished by another worker, or failed with the reason."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from datetime import timedelta
+
+import pytest
+from django.conf import settings as django_settings
+from django.utils import timezone
+
+from tests.live import celery_worker
+from workspace.jobs import runner, services
+from workspace.jobs.models import Job, JobEvent, JobStatus
+from workspace.projects.services import create_workspace
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
+
+WORKER_ENV = {"JOB_HEARTBEAT_SECONDS": "0.3", "JOB_STALE_SECONDS": "2", "JOB_REAP_INTERVAL": "1"}
+
+
+def wait_until(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+def kill_worker_tree(proc: subprocess.Popen) -> None:
+    """SIGKILL the worker and its pool processes at once, like an OOM kill or a lost machine."""
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    for pid in [proc.pid, *map(int, children)]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait(timeout=10)
+
+
+def start_tests_job(user, settings, command: str) -> Job:
+    settings.JOB_TESTS_COMMAND = command
+    workspace = create_workspace(user, "Recovery")
+    return services.create_job(user, workspace.id, "tests")
+
+
+@pytest.fixture(autouse=True)
+def artifacts():
+    if not django_settings.REDIS_URL:
+        pytest.skip("needs Redis and PostgreSQL")
+    (django_settings.BASE_DIR / "test-artifacts").mkdir(exist_ok=True)
+
+
+def test_job_of_a_killed_worker_is_requeued_and_finished_by_the_next_worker(user, settings):
+    job = start_tests_job(user, settings, "sleep 2; echo finished")
+    with celery_worker(1, **WORKER_ENV) as first:
+        wait_until(lambda: JobEvent.objects.filter(job=job, kind="tool_call").exists(), 20, "the command to start")
+        kill_worker_tree(first)
+    assert Job.objects.get(id=job.id).status == JobStatus.RUNNING
+    with celery_worker(1, **WORKER_ENV):
+        final = wait_until(lambda: Job.objects.filter(id=job.id, finished_at__isnull=False).first(), 30, "the job")
+    assert final.status == JobStatus.SUCCEEDED, final.error
+    assert final.attempts == 2
+    messages = list(JobEvent.objects.filter(job=job).values_list("message", flat=True))
+    assert "the worker was lost; requeued" in messages
+    assert "finished" in final.result["output"]
+
+
+def test_job_whose_worker_keeps_dying_is_failed_with_the_reason(user, settings):
+    job = start_tests_job(user, settings, "sleep 30")
+    env = {**WORKER_ENV, "JOB_MAX_ATTEMPTS": "1"}
+    with celery_worker(1, **env) as first:
+        wait_until(lambda: JobEvent.objects.filter(job=job, kind="tool_call").exists(), 20, "the command to start")
+        kill_worker_tree(first)
+    with celery_worker(1, **env):
+        final = wait_until(lambda: Job.objects.filter(id=job.id, finished_at__isnull=False).first(), 30, "the job")
+    assert final.status == JobStatus.FAILED
+    assert "worker running this job stopped" in final.error
+
+
+def test_soft_time_limit_fails_the_job_and_kills_its_command(user, settings):
+    settings.JOB_SOFT_TIME_LIMIT, settings.JOB_HARD_TIME_LIMIT = 2, 10
+    job = start_tests_job(user, settings, "sleep 45")
+    with celery_worker(1):
+        final = wait_until(lambda: Job.objects.filter(id=job.id, finished_at__isnull=False).first(), 20, "the job")
+    assert final.status == JobStatus.FAILED
+    assert final.error == "time limit of 2 s reached"
+    leftovers = subprocess.run(["pgrep", "-f", "sleep 45"], capture_output=True, text=True).stdout.split()
+    assert leftovers == []
+
+
+def test_reaper_leaves_jobs_with_a_fresh_heartbeat_alone_and_requeues_stale_ones(user, settings):
+    settings.JOB_STALE_SECONDS = 5
+    workspace = create_workspace(user, "Reaper")
+    fresh = Job.objects.create(workspace=workspace, user=user, kind="tests", status="running", attempts=1)
+    stale = Job.objects.create(workspace=workspace, user=user, kind="tests", status="running", attempts=1)
+    cancelled = Job.objects.create(
+        workspace=workspace, user=user, kind="tests", status="running", attempts=1, cancel_requested=True
+    )
+    Job.objects.filter(id=fresh.id).update(heartbeat_at=timezone.now())
+    Job.objects.filter(id__in=[stale.id, cancelled.id]).update(heartbeat_at=timezone.now() - timedelta(seconds=30))
+    requeued: list[int] = []
+    outcomes = runner.reap_stale_jobs(requeue=requeued.append)
+    assert sorted(outcomes) == sorted([(stale.id, "queued"), (cancelled.id, "cancelled")])
+    assert requeued == [stale.id]
+    assert Job.objects.get(id=fresh.id).status == "running"
+    # The requeued job is claimable exactly once.
+    assert runner.claim(stale.id) is not None
+    assert runner.claim(stale.id) is None

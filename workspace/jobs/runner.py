@@ -1,0 +1,225 @@
+"""Run one job in a worker: claim it, snapshot the workspace, do the work, record the result.
+
+A job is claimed with a conditional update (queued -> running, or running with a stale heartbeat ->
+running again), so a redelivered or duplicated task message never runs a job twice at once. While it
+runs, a watcher thread writes the heartbeat and notices cancellation. Jobs whose worker died are
+found by `reap_stale_jobs` (run at worker start and periodically): requeued, or failed with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from workspace.jobs import events, sandbox
+from workspace.jobs.agent import AgentReport, JobCancelled, run_agent
+from workspace.jobs.changeset import build_changeset
+from workspace.jobs.models import Job, JobKind, JobStatus
+from workspace.jobs.snapshot import materialise, remove_scratch, scratch_dir, take_snapshot
+from workspace.jobs.tools import WorkspaceTools
+
+logger = logging.getLogger(__name__)
+CANCEL_POLL_SECONDS = 0.3
+
+
+class JobFailed(Exception):
+    """A failure with a message fit for the user (no traceback needed)."""
+
+
+def claim(job_id: int) -> Job | None:
+    """Take the job for this worker, or None when it is not runnable (done, cancelled, running elsewhere)."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.JOB_STALE_SECONDS)
+    runnable = Q(status=JobStatus.QUEUED) | Q(status=JobStatus.RUNNING, heartbeat_at__lt=stale)
+    claimed = Job.objects.filter(runnable, id=job_id, cancel_requested=False).update(
+        status=JobStatus.RUNNING,
+        started_at=Coalesce(F("started_at"), now),
+        heartbeat_at=now,
+        attempts=F("attempts") + 1,
+        step="starting",
+    )
+    if not claimed:
+        return None
+    return Job.objects.select_related("user").get(id=job_id)
+
+
+class Watcher:
+    """Heartbeat + cancellation flag for a running job, on its own thread and DB connection."""
+
+    def __init__(self, job_id: int) -> None:
+        self.job_id = job_id
+        self.cancelled = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"job-{job_id}-watch", daemon=True)
+
+    def start(self) -> Watcher:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def is_cancelled(self) -> bool:
+        return self.cancelled.is_set()
+
+    def _run(self) -> None:
+        last_beat = 0.0
+        try:
+            while not self._stop.wait(CANCEL_POLL_SECONDS):
+                now = timezone.now()
+                if now.timestamp() - last_beat >= settings.JOB_HEARTBEAT_SECONDS:
+                    last_beat = now.timestamp()
+                    Job.objects.filter(id=self.job_id, status=JobStatus.RUNNING).update(heartbeat_at=now)
+                if Job.objects.filter(id=self.job_id, cancel_requested=True).exists():
+                    self.cancelled.set()
+        except Exception:  # noqa: BLE001 - a broken watcher must not kill the job; the reaper covers it
+            logger.exception("watcher of job %s stopped", self.job_id)
+        finally:
+            connection.close()
+
+
+def run_job(job_id: int, soft_time_limit: float | None = None) -> str:
+    """Run the job once; returns what happened ("skipped" when another runner has it or it is done)."""
+    close_old_connections()
+    job = claim(job_id)
+    if job is None:
+        return "skipped"
+    if job.attempts > settings.JOB_MAX_ATTEMPTS:
+        events.finish(job, JobStatus.FAILED, error=worker_lost_reason(job.attempts - 1))
+        return JobStatus.FAILED
+    events.record(job, "status", f"running (attempt {job.attempts})", {"status": "running", "attempt": job.attempts})
+    events.status_changed(job)
+    watcher = Watcher(job.id).start()
+    root = scratch_dir(job.id, job.attempts)
+    try:
+        status, error, result = _work(job, watcher, root)
+    except (JobCancelled, SoftTimeLimitExceeded) as exc:
+        if isinstance(exc, SoftTimeLimitExceeded):
+            limit = soft_time_limit or settings.JOB_SOFT_TIME_LIMIT
+            status, error, result = JobStatus.FAILED, f"time limit of {limit:g} s reached", None
+        else:
+            status, error, result = JobStatus.CANCELLED, "", None
+    except JobFailed as exc:
+        logger.warning("job %s failed: %s", job.id, exc)
+        status, error, result = JobStatus.FAILED, str(exc), None
+    except Exception as exc:  # noqa: BLE001 - any failure becomes the job's error, shown to the user
+        logger.exception("job %s failed", job.id)
+        status, error, result = JobStatus.FAILED, _describe(exc), None
+    finally:
+        watcher.stop()
+        remove_scratch(root)
+    if status != JobStatus.CANCELLED and watcher.is_cancelled():
+        status, error = JobStatus.CANCELLED, ""
+    events.finish(job, status, error=error, result=result)
+    return status
+
+
+def _work(job: Job, watcher: Watcher, root) -> tuple[str, str, dict]:
+    report = AgentReport(
+        event=lambda kind, message, data=None: events.record(job, kind, message, data),
+        progress=lambda **fields: events.update_progress(job, **fields),
+        should_stop=watcher.is_cancelled,
+    )
+    report.progress(step="snapshot", progress=0.02)
+    snapshot = take_snapshot(job.workspace_id)
+    root = materialise(snapshot, root)
+    report.event("status", f"snapshot of {len(snapshot)} files taken", {"files": len(snapshot)})
+    if job.kind in (JobKind.TESTS, JobKind.LINT):
+        return _run_command_job(job, root, report)
+    return _run_agent_job(job, snapshot, root, report)
+
+
+def _run_command_job(job: Job, root, report: AgentReport) -> tuple[str, str, dict]:
+    command = job.command
+    report.progress(step=f"running {command}", progress=0.1)
+    report.event("tool_call", f"run_command({command})", {"name": "run_command", "command": command})
+    result = sandbox.run_command(command, root, should_stop=report.should_stop)
+    if result.cancelled:
+        raise JobCancelled()
+    report.event(
+        "output" if result.ok else "error",
+        result.output or "(no output)",
+        {"exit_code": result.exit_code, "backend": result.backend, "timed_out": result.timed_out},
+    )
+    outcome = {"output": result.output, "exit_code": result.exit_code, "backend": result.backend, "changeset": []}
+    if result.ok:
+        return JobStatus.SUCCEEDED, "", outcome
+    return JobStatus.FAILED, f"`{command}` failed: {result.summary()}", outcome
+
+
+def _run_agent_job(job: Job, snapshot, root, report: AgentReport) -> tuple[str, str, dict]:
+    from workspace.spark.providers import describe_error, resolve
+
+    config = resolve("deep")
+    if job.model != config.model:
+        Job.objects.filter(id=job.id).update(model=config.model)
+        job.model = config.model
+    tools = WorkspaceTools(root, should_stop=report.should_stop)
+    try:
+        summary = run_agent(config.client(), config.model, job.prompt, tools, report)
+    except (JobCancelled, SoftTimeLimitExceeded):
+        raise
+    except Exception as exc:  # noqa: BLE001 - SDK/HTTP failures become a sentence for the user
+        raise JobFailed(describe_error(exc, config, tokens=job.tokens_out)) from exc
+    report.progress(step="building the changeset", progress=0.97)
+    changeset = build_changeset(snapshot, root, tools.written)
+    report.event(
+        "result",
+        f"{len(changeset)} file(s) changed" + (f": {', '.join(e['path'] for e in changeset)}" if changeset else ""),
+        {"files": [e["path"] for e in changeset]},
+    )
+    return JobStatus.SUCCEEDED, "", {"changeset": changeset, "summary": summary}
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        from workspace.spark.providers import describe_error
+
+        return describe_error(exc)
+    except ImportError:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def worker_lost_reason(times: int) -> str:
+    return f"the worker running this job stopped (killed or crashed) {times} time(s); giving up"
+
+
+def fail_if_unfinished(job_id: int, reason: str) -> None:
+    """Used when Celery itself gives up on the task (hard time limit)."""
+    job = Job.objects.filter(id=job_id).first()
+    if job is not None:
+        events.finish(job, JobStatus.FAILED, error=reason)
+
+
+def reap_stale_jobs(requeue) -> list[tuple[int, str]]:
+    """Find running jobs whose heartbeat stopped; requeue them (via `requeue(job_id)`) or fail them."""
+    stale = timezone.now() - timedelta(seconds=settings.JOB_STALE_SECONDS)
+    outcomes = []
+    for job in Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=stale):
+        if job.cancel_requested:
+            events.finish(job, JobStatus.CANCELLED, error="")
+            outcomes.append((job.id, JobStatus.CANCELLED))
+            continue
+        if job.attempts >= settings.JOB_MAX_ATTEMPTS:
+            events.finish(job, JobStatus.FAILED, error=worker_lost_reason(job.attempts))
+            outcomes.append((job.id, JobStatus.FAILED))
+            continue
+        requeued = Job.objects.filter(id=job.id, status=JobStatus.RUNNING, heartbeat_at__lt=stale).update(
+            status=JobStatus.QUEUED, step="requeued after worker loss"
+        )
+        if requeued:
+            job.refresh_from_db()
+            events.record(job, "status", "the worker was lost; requeued", {"status": "queued"})
+            events.status_changed(job)
+            requeue(job.id)
+            outcomes.append((job.id, JobStatus.QUEUED))
+    return outcomes
