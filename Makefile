@@ -51,9 +51,12 @@ test: setup
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 	env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL $(BIN)/pytest -q -p no:cacheprovider -m embedded $(PYTEST_ARGS)
 
+# Benchmarks (not part of `make test`): each prints its figures beside a reference measured in the same run.
 bench: setup migrate
 	bash scripts/ensure_services.sh
 	$(BIN)/python bench/collab.py
+	$(BIN)/python bench/spark.py
+	$(BIN)/python bench/jobs.py
 
 clean:
 	rm -rf $(VENV) frontend/node_modules frontend/static/dist staticfiles
