@@ -1,0 +1,430 @@
+"""The AI peer: applies streamed text to a file's shared Y.Text in real time, then accepts or rejects it.
+
+A `SparkSession` is a member of the file's room like any browser: it joins the `ydoc.<file_id>`
+group with its own channel, loads the document from the store and applies every update it hears,
+so its replica follows collaborators. It writes with its own Yjs client id:
+
+- text goes in at a sticky position that follows its own last character, so edits elsewhere
+  (before, after, even inside the AI region) never move or corrupt it;
+- pieces arriving within SPARK_FLUSH_INTERVAL_MS are coalesced into one update (leading edge:
+  the first piece after a pause goes out at once); each update is persisted, then fanned out;
+- an UndoManager scoped to its own origin records everything it did as one stack item, so
+  Reject removes exactly its insertions and restores the replaced text, even after others edited.
+
+The same channel receives control messages ("spark.control": cancel / accept / reject), so any
+Daphne process can steer a session running in another one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from pycrdt import Assoc, Doc, StickyIndex, Text, UndoManager
+
+from workspace.collab import protocol, rooms, store
+from workspace.collab.consumers import room_group
+from workspace.collab.publish import publish_awareness, publish_update
+from workspace.collab.writer import writer
+from workspace.collab.ydoc import TEXT_NAME
+from workspace.spark.positions import byte_slice, relative_position, sticky_at
+
+logger = logging.getLogger(__name__)
+
+AI_NAME = "Spark AI"
+AI_COLOR = "#f5a623"
+AWARENESS_REFRESH_SECONDS = 10.0
+AWARENESS_MIN_INTERVAL = 0.05
+MAX_PUBLISHES_IN_FLIGHT = 4
+UNDO_CAPTURE_FOREVER_MS = 2**31 - 1
+
+
+@dataclass
+class StreamStats:
+    """Live figures of one stream; times are time.monotonic_ns()."""
+
+    started_ns: int = field(default_factory=time.monotonic_ns)
+    first_token_ns: int | None = None
+    last_token_ns: int | None = None
+    pieces: int = 0
+    usage_tokens: int | None = None
+    retries: int = 0
+    overhead_sum_ns: int = 0
+    overhead_max_ns: int = 0
+    overhead_count: int = 0
+
+    def on_token(self) -> None:
+        """Called by the source for every token (content delta) it receives."""
+        now = time.monotonic_ns()
+        if self.first_token_ns is None:
+            self.first_token_ns = now
+        self.last_token_ns = now
+        self.pieces += 1
+
+    def on_published(self, arrivals: list[int]) -> None:
+        now = time.monotonic_ns()
+        for arrived in arrivals:
+            delay = now - arrived
+            self.overhead_sum_ns += delay
+            self.overhead_max_ns = max(self.overhead_max_ns, delay)
+        self.overhead_count += len(arrivals)
+
+    @property
+    def tokens(self) -> int:
+        return self.usage_tokens if self.usage_tokens is not None else self.pieces
+
+    @property
+    def ttft_ms(self) -> float | None:
+        return None if self.first_token_ns is None else (self.first_token_ns - self.started_ns) / 1e6
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        if self.first_token_ns is None or self.last_token_ns is None or self.last_token_ns <= self.first_token_ns:
+            return None
+        return self.tokens / ((self.last_token_ns - self.first_token_ns) / 1e9)
+
+    @property
+    def overhead_ms(self) -> float | None:
+        return self.overhead_sum_ns / self.overhead_count / 1e6 if self.overhead_count else None
+
+    @property
+    def overhead_max_ms(self) -> float | None:
+        return self.overhead_max_ns / 1e6 if self.overhead_count else None
+
+    def duration_ms(self) -> float:
+        return (time.monotonic_ns() - self.started_ns) / 1e6
+
+    def live(self) -> dict:
+        return {
+            "ttft_ms": _round(self.ttft_ms),
+            "tokens": self.tokens,
+            "tokens_per_second": _round(self.tokens_per_second),
+            "overhead_ms": _round(self.overhead_ms, 3),
+            "overhead_max_ms": _round(self.overhead_max_ms, 3),
+            "retries": self.retries,
+        }
+
+
+def _round(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+ControlHandler = Callable[[str, dict], Awaitable[None]]
+
+
+class SparkSession:
+    """One AI edit of one file; see the module docstring."""
+
+    def __init__(self, request_id: int, file_id: int, *, flush_interval_ms: float | None = None) -> None:
+        self.request_id = request_id
+        self.file_id = file_id
+        self.origin = f"spark:{request_id}"
+        self.flush_interval = (
+            settings.SPARK_FLUSH_INTERVAL_MS if flush_interval_ms is None else flush_interval_ms
+        ) / 1000.0
+        # Yjs client ids are uint32 in browsers; stay in that range for awareness and the CRDT.
+        self.doc = Doc(client_id=random.randint(1, 2**32 - 1))
+        self.text = self.doc.get(TEXT_NAME, type=Text)
+        self.undo = UndoManager(scopes=[self.text], capture_timeout_millis=UNDO_CAPTURE_FOREVER_MS)
+        self.undo.include_origin(self.origin)
+        self.stats = StreamStats()
+        self.inserted = ""
+        self.replaced = ""
+        self.channel = ""
+        self.on_control: ControlHandler | None = None
+        self._anchor: StickyIndex | None = None
+        self._selection_end: StickyIndex | None = None
+        self._cursor: StickyIndex | None = None
+        self._region_start: StickyIndex | None = None
+        self._replace = False
+        self._pending: list[tuple[str, int]] = []
+        self._publishing: set[asyncio.Task] = set()
+        self._wake = asyncio.Event()
+        self._last_flush = 0.0
+        self._reader: asyncio.Task | None = None
+        self._listener: asyncio.Task | None = None
+        self._heartbeat: asyncio.Task | None = None
+        self._awareness_clock = 0
+        self._awareness_state: str | None = None
+        self._awareness_sent_at = 0.0
+        self.cancelled = False
+        self.closed = False
+
+    # Joining the room ----------------------------------------------------------------------------
+    async def open(self) -> str:
+        """Join the room and load the document; returns its current text."""
+        layer = get_channel_layer()
+        # The default prefix matters with channels_redis: all process-local channels must share one Redis list,
+        # or a receive() blocked on another list holds the shared receive lock and delays every consumer.
+        self.channel = await layer.new_channel()
+        # Subscribe before loading so that no update falls between the snapshot and the subscription.
+        await layer.group_add(room_group(self.file_id), self.channel)
+        parts, _ = await database_sync_to_async(store.load_updates)(self.file_id)
+        for part in parts:
+            if part:
+                self.doc.apply_update(part)
+        self._listener = asyncio.create_task(self._listen(), name=f"spark-listen-{self.request_id}")
+        self._heartbeat = asyncio.create_task(self._keep_awareness_alive(), name=f"spark-aware-{self.request_id}")
+        return str(self.text)
+
+    def set_target(self, start: StickyIndex | int, end: StickyIndex | int | None = None) -> None:
+        """Where the text goes: insert at `start`, or replace [start, end) when end > start (byte offsets)."""
+        start_index = start if isinstance(start, int) else start.get_index()
+        end_index = start_index if end is None else (end if isinstance(end, int) else end.get_index())
+        start_index, end_index = sorted((max(0, start_index), min(max(0, end_index), len(self.text))))
+        start_index = min(start_index, len(self.text))
+        self._replace = end_index > start_index
+        if self._replace:
+            # Anchor to the first and last selected characters: text typed around the selection stays out.
+            self._anchor = self.text.sticky_index(start_index, Assoc.AFTER)
+            self._selection_end = self.text.sticky_index(end_index, Assoc.BEFORE)
+        elif start_index > 0:
+            self._anchor = self.text.sticky_index(start_index, Assoc.BEFORE)
+        else:
+            self._anchor = sticky_at(self.text, 0, Assoc.AFTER)
+
+    def current_selection(self) -> tuple[int, int]:
+        start = self._anchor.get_index() if self._anchor else 0
+        end = self._selection_end.get_index() if self._replace and self._selection_end else start
+        return start, max(start, end)
+
+    # Streaming -----------------------------------------------------------------------------------
+    async def stream(
+        self, pieces: AsyncIterator[str], on_progress: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        """Apply pieces as they arrive until the source ends; raises what the source raised.
+
+        `cancel()` stops reading at once (closing the model's HTTP response) and returns normally.
+        """
+        self._reader = asyncio.create_task(self._read(pieces), name=f"spark-read-{self.request_id}")
+        self._reader.add_done_callback(lambda _: self._wake.set())  # the loop below must see the end
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self.cancelled:
+                break
+            delay = self._last_flush + self.flush_interval - loop.time()
+            if delay > 0 and not self._reader.done():
+                await asyncio.sleep(delay)
+                if self.cancelled:
+                    break
+            # Spacing is measured from the start of the previous flush: when publishing takes longer than the
+            # interval, the next batch goes out as soon as it is done (natural batching, no added wait).
+            self._last_flush = loop.time()
+            await self._flush()
+            if on_progress is not None:
+                await on_progress()
+            if self._reader.done() and not self._pending:
+                break
+        await self.drain()
+        if self.cancelled:
+            self._pending.clear()
+            await _finish_task(self._reader)
+            return
+        self._reader.result()
+
+    async def _read(self, pieces: AsyncIterator[str]) -> None:
+        try:
+            async for piece in pieces:
+                if piece:
+                    self._pending.append((piece, time.monotonic_ns()))
+                    self._wake.set()
+        finally:
+            self._wake.set()
+            close = getattr(pieces, "aclose", None)
+            if close is not None:
+                await close()
+
+    def cancel(self) -> None:
+        """Stop now: cancel the read (and so the model's HTTP response); unapplied pieces are dropped."""
+        self.cancelled = True
+        if self._reader is not None and not self._reader.done():
+            self._reader.cancel()
+        self._wake.set()
+
+    async def _flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        update = self._apply("".join(piece for piece, _ in batch))
+        arrivals = [arrived for _, arrived in batch]
+        # Publishing (persist, then fan out) overlaps with the next batches: their commits share a group commit
+        # instead of queueing behind each other. Yjs applies updates in any order, so none waits for another.
+        while len(self._publishing) >= MAX_PUBLISHES_IN_FLIGHT:
+            await asyncio.wait(self._publishing, return_when=asyncio.FIRST_COMPLETED)
+        task = asyncio.create_task(self._publish(update, arrivals))
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
+        # The AI cursor moves with every flush; throttled so a fast stream does not double the traffic.
+        if time.monotonic() - self._awareness_sent_at >= AWARENESS_MIN_INTERVAL:
+            await self._publish_awareness()
+
+    async def _publish(self, update: bytes | None, arrivals: list[int]) -> None:
+        if update is not None:
+            await publish_ai_update(self.file_id, update, self.origin)
+        self.stats.on_published(arrivals)
+
+    async def drain(self) -> None:
+        """Wait until every applied piece is persisted and fanned out; raises if a publish failed."""
+        while self._publishing:
+            done, _ = await asyncio.wait(set(self._publishing))
+            for task in done:
+                task.result()
+
+    async def finish(self) -> None:
+        """After the stream: show the final region (pending accept/reject)."""
+        await self._publish_awareness()
+
+    def _apply(self, piece: str) -> bytes | None:
+        before = self.doc.get_state()
+        with self.doc.transaction(origin=self.origin):
+            if self._cursor is None:
+                index = self._anchor.get_index() if self._anchor else 0
+                if self._replace and self._selection_end is not None:
+                    end = max(index, self._selection_end.get_index())
+                    self.replaced = byte_slice(str(self.text), index, end)
+                    if end > index:
+                        del self.text[index:end]
+                self.text.insert(index, piece)
+                self._region_start = self.text.sticky_index(index, Assoc.AFTER)
+            else:
+                index = self._cursor.get_index()
+                self.text.insert(index, piece)
+            # Follow our own last character: text others type right after it stays after the AI's.
+            self._cursor = self.text.sticky_index(index + len(piece.encode()), Assoc.BEFORE)
+        self.inserted += piece
+        update = self.doc.get_update(before)
+        return None if update in (b"", b"\x00\x00") else update
+
+    # Accept / reject -----------------------------------------------------------------------------
+    async def reject(self) -> None:
+        """Undo everything this session did, as one update (keeps every other client's edits)."""
+        await self.drain()
+        before = self.doc.get_state()
+        while self.undo.can_undo():
+            self.undo.undo()
+        update = self.doc.get_update(before)
+        if update not in (b"", b"\x00\x00"):
+            await publish_update(self.file_id, update, origin=self.origin)
+        await self.close()
+
+    async def accept(self) -> None:
+        await self.close()
+
+    def region(self) -> tuple[int, int] | None:
+        """Current byte range of the AI text (None before anything was written)."""
+        if self._region_start is None or self._cursor is None:
+            return None
+        start, end = self._region_start.get_index(), self._cursor.get_index()
+        return (start, end) if end >= start else (end, end)
+
+    # The AI peer's awareness ---------------------------------------------------------------------
+    async def _publish_awareness(self, gone: bool = False) -> None:
+        if gone:
+            state = "null"
+        else:
+            anchor = self._region_start or self._anchor
+            head = self._cursor or self._anchor
+            if anchor is None or head is None:
+                return
+            state = json.dumps(
+                {
+                    "user": {"name": AI_NAME, "color": AI_COLOR, "ai": True, "spark_request_id": self.request_id},
+                    "selection": {"anchor": relative_position(anchor), "head": relative_position(head)},
+                }
+            )
+        if state == self._awareness_state and not gone:
+            return
+        self._awareness_state = state
+        self._awareness_clock += 1
+        self._awareness_sent_at = time.monotonic()
+        payload = protocol.encode_awareness([(self.doc.client_id, self._awareness_clock, state)])
+        await publish_awareness(self.file_id, payload, origin=self.origin)
+
+    async def _refresh_awareness(self) -> None:
+        # Browsers drop awareness states not renewed within 30 s; a pending region must stay visible.
+        self._awareness_state = None
+        await self._publish_awareness()
+
+    # Following the room --------------------------------------------------------------------------
+    async def _listen(self) -> None:
+        # Never cancel a pending layer.receive() on a timeout: channels_redis may lose the message it was reading.
+        layer = get_channel_layer()
+        while not self.closed:
+            try:
+                message = await layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - e.g. a Redis read timeout: stay subscribed
+                logger.warning(
+                    "spark session %s: channel layer receive failed, retrying", self.request_id, exc_info=True
+                )
+                await asyncio.sleep(0.05)
+                continue
+            try:
+                await self._on_message(message)
+            except Exception:  # noqa: BLE001 - one bad message must not kill the session
+                logger.exception("spark session %s could not handle %s", self.request_id, message.get("type"))
+
+    async def _keep_awareness_alive(self) -> None:
+        while not self.closed:
+            await asyncio.sleep(AWARENESS_REFRESH_SECONDS)
+            with contextlib.suppress(Exception):
+                await self._refresh_awareness()
+
+    async def _on_message(self, message: dict) -> None:
+        kind = message.get("type")
+        if kind == "ydoc.update":
+            if message.get("origin") != self.origin:
+                self.doc.apply_update(message["payload"])
+        elif kind == "spark.control" and self.on_control is not None:
+            await self.on_control(message.get("action", ""), message)
+
+    async def close(self) -> None:
+        """Leave the room and remove the AI cursor. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._reader is not None and not self._reader.done():
+            self._reader.cancel()
+        with contextlib.suppress(Exception):
+            await self._publish_awareness(gone=True)
+        with contextlib.suppress(Exception):
+            await get_channel_layer().group_discard(room_group(self.file_id), self.channel)
+        for task in (self._heartbeat, self._listener):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+                await _finish_task(task)
+
+
+async def publish_ai_update(file_id: int, update: bytes, origin: str) -> None:
+    """Persist an update, then fan it out: straight to this process's clients of the file when its room is
+    loaded here (as YjsConsumer does for its clients' updates, saving a channel-layer round trip), and
+    through the group to every other process. Falls back to collab.publish.publish_update otherwise."""
+    room = rooms.get_loaded(file_id)
+    if room is None or not all(hasattr(room, name) for name in ("deliver", "publish", "apply")):
+        await publish_update(file_id, update, origin=origin)
+        return
+    await writer.persist(file_id, update)
+    msg_id = uuid.uuid4().hex
+    room.apply(update, msg_id)  # also marks the id as seen: the copy coming back through the group is skipped
+    await room.deliver(protocol.sync_update(update))
+    room.publish({"type": "ydoc.update", "payload": update, "origin": origin, "msg_id": msg_id})
+
+
+async def _finish_task(task: asyncio.Task | None) -> None:
+    if task is None:
+        return
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
