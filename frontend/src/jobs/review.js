@@ -60,6 +60,7 @@ export class ReviewOverlay {
     this.diffEditor?.dispose();
     this.diffEditor = null;
     for (const model of this.models.splice(0)) model.dispose();
+    this.shownDiffKey = undefined;
     this.root?.remove();
     this.root = null;
   }
@@ -130,6 +131,11 @@ export class ReviewOverlay {
   }
 
   renderDiff(entry) {
+    // Re-rendering after an apply or refresh shows the same texts: keep the models, or Monaco's
+    // in-flight diff of them would run against disposed models ("no diff result available").
+    const key = entry ? JSON.stringify([entry.path, entry.base, entry.proposed]) : null;
+    if (key === this.shownDiffKey) return;
+    this.shownDiffKey = key;
     const previous = this.models.splice(0);
     if (entry) {
       const language = this.app.files().find((f) => f.path === entry.path)?.language;
@@ -141,7 +147,8 @@ export class ReviewOverlay {
     } else {
       this.diffEditor.setModel(null);
     }
-    for (const model of previous) model.dispose();
+    // Let a diff computation of the replaced models settle before they go away.
+    setTimeout(() => previous.forEach((model) => model.dispose()), 1000);
   }
 
   renderConflicts(entry) {
