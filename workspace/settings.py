@@ -102,14 +102,14 @@ if TEST_RUN_ID and DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
+    # Redis pub/sub: each process holds one subscription per group and per event loop, so there is no
+    # shared receive lock between consumers and no per-channel list to poll (see docs/benchmarks.md).
+    # Messages are fan-out only; anything that must survive is in the database first.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
                 "hosts": [REDIS_URL],
-                "capacity": env_int("CHANNEL_CAPACITY", 5000),
-                "expiry": 60,
-                "group_expiry": env_int("CHANNEL_GROUP_EXPIRY", 86400),
                 "prefix": os.environ.get("CHANNEL_PREFIX", f"sparkroom{TEST_RUN_ID}"),
             },
         }
@@ -172,7 +172,14 @@ SPARK_API_KEY = os.environ.get("SPARK_API_KEY", "")
 SPARK_MODEL = os.environ.get("SPARK_MODEL", "")
 SPARK_TIMEOUT = env_float("SPARK_TIMEOUT", 30.0)
 SPARK_MAX_RETRIES = env_int("SPARK_MAX_RETRIES", 2)
-SPARK_FLUSH_INTERVAL_MS = env_float("SPARK_FLUSH_INTERVAL_MS", 16.0)
+# Pieces arriving within this window are coalesced into one update (the first after a pause goes at once).
+SPARK_FLUSH_INTERVAL_MS = env_float("SPARK_FLUSH_INTERVAL_MS", 5.0)
+SPARK_PROGRESS_INTERVAL_MS = env_float("SPARK_PROGRESS_INTERVAL_MS", 100.0)
+# Unsettled AI edits are accepted automatically after this many seconds (Reject needs the live session).
+SPARK_PENDING_TTL = env_int("SPARK_PENDING_TTL", 3600)
+SPARK_MAX_INSTRUCTION_CHARS = env_int("SPARK_MAX_INSTRUCTION_CHARS", 4000)
+SPARK_RUFF_BINARY = os.environ.get("SPARK_RUFF_BINARY", "")  # default: the ruff next to the Python in use
+SPARK_RUFF_TIMEOUT = env_float("SPARK_RUFF_TIMEOUT", 20.0)
 # Tried when SPARK_*/DEEP_* are unset: a local Ollama server.
 OLLAMA_FALLBACK_URL = os.environ.get("OLLAMA_FALLBACK_URL", "http://127.0.0.1:11434/v1")
 # --- end Spark ---
@@ -189,9 +196,28 @@ SANDBOX_TIME_LIMIT = env_float("SANDBOX_TIME_LIMIT", 60.0)
 SANDBOX_OUTPUT_LIMIT = env_int("SANDBOX_OUTPUT_LIMIT", 64 * 1024)
 SANDBOX_MEMORY_LIMIT = env_int("SANDBOX_MEMORY_LIMIT", 1024 * 1024 * 1024)
 SANDBOX_ROOT = Path(os.environ.get("SANDBOX_ROOT", BASE_DIR / ".sandbox"))
+DEEP_MAX_RETRIES = env_int("DEEP_MAX_RETRIES", 2)
+# USD per million tokens, for the cost figure of each job (0 = unknown / free).
+DEEP_PRICE_IN_PER_MTOK = env_float("DEEP_PRICE_IN_PER_MTOK", 0.0)
+DEEP_PRICE_OUT_PER_MTOK = env_float("DEEP_PRICE_OUT_PER_MTOK", 0.0)
+# A running job writes a heartbeat; one older than JOB_STALE_SECONDS means its worker died.
+JOB_HEARTBEAT_SECONDS = env_float("JOB_HEARTBEAT_SECONDS", 5.0)
+JOB_STALE_SECONDS = env_float("JOB_STALE_SECONDS", 60.0)
+JOB_REAP_INTERVAL = env_float("JOB_REAP_INTERVAL", 30.0)
+JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 2)
+JOB_MAX_FILE_BYTES = env_int("JOB_MAX_FILE_BYTES", 512 * 1024)
+JOB_TESTS_COMMAND = os.environ.get("JOB_TESTS_COMMAND", "python -m pytest -q -p no:cacheprovider")
+JOB_LINT_COMMAND = os.environ.get("JOB_LINT_COMMAND", "ruff check --no-cache .")
+# "auto" uses bubblewrap when `bwrap` works, else the rlimit subprocess; "bwrap" / "rlimit" force one.
+SANDBOX_BACKEND = os.environ.get("SANDBOX_BACKEND", "auto")
+SANDBOX_PROCESS_LIMIT = env_int("SANDBOX_PROCESS_LIMIT", 256)
 # --- end Deep ---
 
 # --- History and teams. ---
 INVITE_DEFAULT_DAYS = env_int("INVITE_DEFAULT_DAYS", 7)
 HISTORY_PAGE_SIZE = env_int("HISTORY_PAGE_SIZE", 50)
+HISTORY_MAX_PAGE_SIZE = env_int("HISTORY_MAX_PAGE_SIZE", 200)
+# Charts and exports read at most this many of the newest matching records.
+HISTORY_STATS_LIMIT = env_int("HISTORY_STATS_LIMIT", 20000)
+HISTORY_EXPORT_LIMIT = env_int("HISTORY_EXPORT_LIMIT", 50000)
 # --- end History ---

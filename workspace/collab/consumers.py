@@ -5,6 +5,7 @@ Thin edge: decoding lives in `protocol`, document state in `rooms`, persistence 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from urllib.parse import parse_qs
@@ -21,20 +22,26 @@ from workspace.collab.access import (
     CLOSE_UNSUPPORTED,
     resolve_access,
 )
+from workspace.collab.rooms import room_group
 from workspace.collab.writer import writer
 from workspace.projects.models import Role, role_at_least
 
 logger = logging.getLogger(__name__)
 
 
-def room_group(file_id: int) -> str:
-    return f"ydoc.{file_id}"
+def is_exact(frame: bytes, header: int, payload: bytes) -> bool:
+    """True when the frame is exactly its header, the payload length and the payload (no trailing bytes)."""
+    return len(frame) == header + len(protocol.write_var_uint(len(payload))) + len(payload)
 
 
 class YjsConsumer(AsyncWebsocketConsumer):
+    # No channel of its own: its room receives group messages once per process and hands them on.
+    # (An alias that is not configured makes Channels skip the per-consumer channel and its receive loop.)
+    channel_layer_alias = "ydoc-consumers-use-their-room-channel"
     room: rooms.Room | None = None
 
     async def connect(self) -> None:
+        self.channel_name = f"ydoc-client.{uuid.uuid4().hex}"  # identifies this client as an update's origin
         self.file_id = int(self.scope["url_route"]["kwargs"]["file_id"])
         self.group = room_group(self.file_id)
         self.awareness_ids: set[int] = set()
@@ -47,24 +54,37 @@ class YjsConsumer(AsyncWebsocketConsumer):
             await self.close(code=self.access.close_code, reason=self.access.reason)
             return
         self.can_write = role_at_least(self.access.role, Role.EDITOR)
-        # Join the group before loading so no update falls between the load and the subscription.
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        self.room = await rooms.acquire(self.file_id)
+        # The room subscribes to the group before loading, so no update falls between load and subscription.
+        self.room = await rooms.acquire(self.file_id, self)
         await self.send(bytes_data=protocol.sync_step1(self.room.doc.get_state()))
         if self.room.awareness:
             await self.send(bytes_data=protocol.awareness(protocol.encode_awareness(self.room.awareness_entries())))
 
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # Ended without `disconnect` (e.g. the application was cancelled): still leave the room, so no
+            # room reader outlives its connection (a receive pending on a finished loop wedges the layer).
+            room, self.room = self.room, None
+            if room is not None and rooms.release(room, self):
+                asyncio.ensure_future(room.close())
+
+    async def send_frame(self, frame: bytes) -> None:
+        await self.base_send({"type": "websocket.send", "bytes": frame})
+
     async def disconnect(self, code: int) -> None:
-        if self.room is None:
+        room, self.room = self.room, None
+        if room is None:
             return
-        await self.channel_layer.group_discard(self.group, self.channel_name)
+        closed = rooms.release(room, self)
         if self.awareness_ids:
-            gone = [(cid, self.room.awareness.get(cid, (0, ""))[0] + 1, "null") for cid in self.awareness_ids]
-            self.room.merge_awareness(gone)
-            await self._fan_out("ydoc.awareness", protocol.encode_awareness(gone))
-        if await rooms.release(self.room):
+            gone = [(cid, room.awareness.get(cid, (0, ""))[0] + 1, "null") for cid in self.awareness_ids]
+            room.merge_awareness(gone)
+            await self._fan_out(room, "ydoc.awareness", protocol.encode_awareness(gone))
+        if closed:
+            await room.close()
             await self._enqueue_compaction()
-        self.room = None
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.room is None:
@@ -77,46 +97,61 @@ class YjsConsumer(AsyncWebsocketConsumer):
             return
         try:
             message = protocol.decode(bytes_data)
-            await self._handle(message)
+            await self._handle(message, bytes_data)
         except (protocol.ProtocolError, ValueError, UnicodeDecodeError) as exc:
             logger.info("refused malformed frame on file %s: %s", self.file_id, exc)
             await self.close(code=CLOSE_MALFORMED, reason="malformed message")
 
-    async def _handle(self, message: protocol.Message) -> None:
+    async def _handle(self, message: protocol.Message, frame: bytes) -> None:
         if message.kind == protocol.MESSAGE_SYNC:
             if message.sub_kind == protocol.SYNC_STEP1:
                 await self.send(bytes_data=protocol.sync_step2(self.room.state_for(message.payload)))
                 return
-            await self._receive_update(message.payload)
+            # A well-formed update frame is forwarded as received; anything else is re-framed.
+            forward = (
+                frame if message.sub_kind == protocol.SYNC_UPDATE and is_exact(frame, 2, message.payload) else None
+            )
+            await self._receive_update(message.payload, forward)
         elif message.kind == protocol.MESSAGE_AWARENESS:
             entries = protocol.decode_awareness(message.payload)
             self.awareness_ids.update(cid for cid, _, state in entries if state != "null")
             self.room.merge_awareness(entries)
-            await self._fan_out("ydoc.awareness", message.payload)
+            forward = frame if is_exact(frame, 1, message.payload) else None
+            await self._fan_out(self.room, "ydoc.awareness", message.payload, forward)
         elif message.kind == protocol.MESSAGE_QUERY_AWARENESS:
             await self.send(bytes_data=protocol.awareness(protocol.encode_awareness(self.room.awareness_entries())))
 
-    async def _receive_update(self, update: bytes) -> None:
+    async def _receive_update(self, update: bytes, frame: bytes | None) -> None:
         if update in (b"", b"\x00\x00"):
             return
         if not self.can_write:
             await self.send(bytes_data=protocol.permission_denied("viewers cannot edit this file"))
             return
+        room = self.room
         msg_id = uuid.uuid4().hex
-        if not self.room.apply(update, msg_id):
+        if not room.apply(update, msg_id):
             return
         await writer.persist(self.file_id, update)
-        await self._fan_out("ydoc.update", update, msg_id)
+        await self._fan_out(room, "ydoc.update", update, frame or protocol.sync_update(update), msg_id)
         self.updates_since_compaction += 1
         if self.updates_since_compaction >= settings.COLLAB_COMPACT_EVERY:
             self.updates_since_compaction = 0
             await self._enqueue_compaction()
 
-    async def _fan_out(self, kind: str, payload: bytes, msg_id: str | None = None) -> None:
-        await self.channel_layer.group_send(
-            self.group,
-            {"type": kind, "payload": payload, "origin": self.channel_name, "msg_id": msg_id},
-        )
+    async def _fan_out(
+        self, room: rooms.Room, kind: str, payload: bytes, frame: bytes | None = None, msg_id: str | None = None
+    ) -> None:
+        """Hand to this process's other clients, and queue the message for the other processes."""
+        if msg_id is None:
+            msg_id = uuid.uuid4().hex
+            room.mark_seen(msg_id)
+        if frame is None:
+            frame = protocol.awareness(payload) if kind == "ydoc.awareness" else protocol.sync_update(payload)
+        if kind == "ydoc.update":
+            room.deliver_update(payload, frame, self.channel_name)
+        else:
+            await room.deliver(frame, skip=self.channel_name)
+        room.publish({"type": kind, "payload": payload, "origin": self.channel_name, "msg_id": msg_id})
 
     async def _enqueue_compaction(self) -> None:
         from tasks.collab import compact_document
@@ -125,18 +160,3 @@ class YjsConsumer(AsyncWebsocketConsumer):
             await sync_to_async(compact_document.delay)(self.file_id)
         except Exception:  # noqa: BLE001 - compaction is an optimisation; never fail a client for it
             logger.exception("could not enqueue compaction of file %s", self.file_id)
-
-    # Channel-layer handlers (fan-out from any process).
-    async def ydoc_update(self, event: dict) -> None:
-        if self.room is None:
-            return
-        self.room.apply(event["payload"], event.get("msg_id"))
-        if event["origin"] != self.channel_name:
-            await self.send(bytes_data=protocol.sync_update(event["payload"]))
-
-    async def ydoc_awareness(self, event: dict) -> None:
-        if self.room is None:
-            return
-        if event["origin"] != self.channel_name:
-            self.room.merge_awareness(protocol.decode_awareness(event["payload"]))
-            await self.send(bytes_data=protocol.awareness(event["payload"]))

@@ -1,47 +1,96 @@
-"""Per-process live state of open documents: the pycrdt Doc and awareness of each room.
+"""Per-process live state of open documents: the pycrdt Doc, awareness and local clients of each room.
 
 Every Daphne process holds its own replica of each document that has local clients. Replicas stay
-equal because every accepted update is persisted and then fanned out to all processes through the
-channel layer; applying an update twice is a no-op for a CRDT, and `seen` skips the repeat work.
+equal because every accepted update is persisted and then fanned out: directly to the clients of the
+same process, and once per process (not once per client) through the channel layer, where each room
+has one channel in the group `ydoc.<file_id>`. Messages a process sent itself come back to it and are
+skipped by their msg_id; applying an update twice would be a no-op for a CRDT anyway.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
+import uuid
 from collections import OrderedDict
+from typing import Protocol
 
 from channels.db import database_sync_to_async
-from pycrdt import Doc, TransactionEvent
+from channels.layers import get_channel_layer
+from pycrdt import Doc, TransactionEvent, merge_updates
 
-from workspace.collab import store
-from workspace.collab.ydoc import doc_from_updates
+from workspace.collab import protocol, store
+from workspace.collab.ydoc import new_doc
+
+logger = logging.getLogger(__name__)
 
 SEEN_LIMIT = 4096
+# redis-py refuses (instead of queueing) beyond its pool size of 100: keep concurrent group sends below it.
+MAX_CONCURRENT_GROUP_SENDS = 32
+# Origin of merged updates: they come from several clients of one process, none of them in another process.
+MERGED_ORIGIN = "ydoc-merged"
+
+
+class RoomClient(Protocol):
+    channel_name: str
+
+    async def send_frame(self, frame: bytes) -> None: ...
+
+
+def room_group(file_id: int) -> str:
+    return f"ydoc.{file_id}"
+
+
+_send_slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+
+
+def _group_send_slots() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    slots = _send_slots.get(loop)
+    if slots is None:
+        _send_slots.clear()  # a new event loop (tests): semaphores are bound to the loop that first used them
+        slots = _send_slots[loop] = asyncio.Semaphore(MAX_CONCURRENT_GROUP_SENDS)
+    return slots
 
 
 class Room:
     def __init__(self, file_id: int, doc: Doc) -> None:
         self.file_id = file_id
         self.doc = doc
-        self.local_clients = 0
+        self.clients: dict[str, RoomClient] = {}
         # awareness client id -> (clock, JSON state)
         self.awareness: dict[int, tuple[int, str]] = {}
+        self.channel: str | None = None
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._last_change: bytes | None = None
+        self._outbox: list[dict] = []
+        self._deliveries: list[tuple[bytes, bytes, str | None]] = []
+        self._sender: asyncio.Task | None = None
+        self._reader: asyncio.Task | None = None
         doc.observe(self._on_transaction)
+
+    @property
+    def local_clients(self) -> int:
+        return len(self.clients)
 
     def _on_transaction(self, event: TransactionEvent) -> None:
         self._last_change = event.update
 
+    def mark_seen(self, msg_id: str) -> bool:
+        """Remember a message id; False when it was already handled here."""
+        if msg_id in self._seen:
+            return False
+        self._seen[msg_id] = None
+        if len(self._seen) > SEEN_LIMIT:
+            self._seen.popitem(last=False)
+        return True
+
     def apply(self, update: bytes, msg_id: str | None = None) -> bool:
         """Apply an update; True when it changed the document. Raises ValueError if malformed."""
-        if msg_id is not None:
-            if msg_id in self._seen:
-                return False
-            self._seen[msg_id] = None
-            if len(self._seen) > SEEN_LIMIT:
-                self._seen.popitem(last=False)
+        if msg_id is not None and not self.mark_seen(msg_id):
+            return False
         self._last_change = None
         self.doc.apply_update(update)
         change, self._last_change = self._last_change, None
@@ -72,32 +121,172 @@ class Room:
                 continue
         return users
 
+    # Fan-out ---------------------------------------------------------------------------------------
+    async def deliver(self, frame: bytes, skip: str | None = None) -> None:
+        """Send a frame to every client of this process except `skip`."""
+        for name, client in list(self.clients.items()):
+            if name == skip:
+                continue
+            try:
+                await client.send_frame(frame)
+            except Exception:  # noqa: BLE001 - one broken socket must not stop the others
+                logger.warning("could not send to %s in room %s", name, self.file_id, exc_info=True)
+
+    def deliver_update(self, update: bytes, frame: bytes, origin: str | None) -> None:
+        """Queue a stored update for this process's clients, without making the caller wait.
+
+        Updates queued in the same event-loop iteration (e.g. one group-commit batch) go out as one merged
+        frame per client: under load the number of socket writes stays near one per client per iteration.
+        A merged frame also reaches the clients whose edits it contains, which Yjs ignores as known.
+        """
+        self._deliveries.append((update, frame, origin))
+        if len(self._deliveries) == 1:
+            asyncio.get_running_loop().create_task(self._send_deliveries())
+
+    async def _send_deliveries(self) -> None:
+        batch, self._deliveries = self._deliveries, []
+        if len(batch) == 1:
+            _, frame, origin = batch[0]
+            await self.deliver(frame, skip=origin)
+        elif batch:
+            await self.deliver(protocol.sync_update(merge_updates(*(update for update, _, _ in batch))))
+
+    def publish(self, message: dict) -> None:
+        """Queue a group message for the other processes; sent in order, without making the caller wait."""
+        self._outbox.append(message)
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.get_running_loop().create_task(self._send_outbox())
+
+    async def _send_outbox(self) -> None:
+        # While one group send is in flight the next messages queue up and go out merged: under load the
+        # number of channel-layer messages per room stays near one per round trip, not one per keystroke.
+        layer = get_channel_layer()
+        group = room_group(self.file_id)
+        while self._outbox:
+            batch, self._outbox = self._outbox, []
+            for message in self._coalesce(batch):
+                try:
+                    async with _group_send_slots():
+                        await layer.group_send(group, message)
+                except Exception:  # noqa: BLE001 - other processes resync on their clients' next sync step
+                    logger.exception("could not fan out to other processes of room %s", self.file_id)
+
+    def _coalesce(self, batch: list[dict]) -> list[dict]:
+        """Merge runs of consecutive updates into one update message (awareness messages stay as they are)."""
+        out: list[dict] = []
+        run: list[dict] = []
+        for message in [*batch, None]:
+            if message is not None and message["type"] == "ydoc.update":
+                run.append(message)
+                continue
+            if len(run) == 1:
+                out.append(run[0])
+            elif run:
+                msg_id = uuid.uuid4().hex
+                self.mark_seen(msg_id)
+                payload = merge_updates(*(m["payload"] for m in run))
+                out.append({"type": "ydoc.update", "payload": payload, "origin": MERGED_ORIGIN, "msg_id": msg_id})
+            run = []
+            if message is not None:
+                out.append(message)
+        return out
+
+    # Channel layer ---------------------------------------------------------------------------------
+    async def open(self) -> None:
+        """Subscribe to the room's group, then load the stored state: nothing falls between the two."""
+        layer = get_channel_layer()
+        # Default prefix: channels_redis reads all of a process's channels through one list per prefix,
+        # and a second prefix would starve the other consumers of the process (only one list is read at a time).
+        self.channel = await layer.new_channel()
+        await layer.group_add(room_group(self.file_id), self.channel)
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+        parts, _ = await database_sync_to_async(store.load_updates)(self.file_id)
+        for part in parts:
+            if part:
+                self.doc.apply_update(part)
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+            # Let the layer's own cancelled helper tasks (channels_redis' lock acquisition) finish too.
+            for _ in range(3):
+                await asyncio.sleep(0)
+        if self._sender is not None and not self._sender.done():
+            with contextlib.suppress(Exception):
+                await self._sender
+        if self.channel is not None:
+            with contextlib.suppress(Exception):
+                await get_channel_layer().group_discard(room_group(self.file_id), self.channel)
+
+    async def _read(self) -> None:
+        layer = get_channel_layer()
+        while True:
+            try:
+                message = await layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - e.g. a Redis read timeout: keep the room subscribed
+                logger.warning("room %s: channel layer receive failed, retrying", self.file_id, exc_info=True)
+                await asyncio.sleep(0.05)
+                continue
+            try:
+                await self.on_group_message(message)
+            except Exception:  # noqa: BLE001 - one bad message must not stop the room
+                logger.exception("room %s could not handle %s", self.file_id, message.get("type"))
+
+    async def on_group_message(self, message: dict) -> None:
+        """A message from the group (another process, or a server-side writer through `publish`)."""
+        msg_id = message.get("msg_id")
+        if msg_id is not None and not self.mark_seen(msg_id):
+            return
+        kind = message.get("type")
+        origin = message.get("origin")
+        if kind == "ydoc.update":
+            self.doc.apply_update(message["payload"])
+            self.deliver_update(message["payload"], protocol.sync_update(message["payload"]), origin)
+        elif kind == "ydoc.awareness":
+            self.merge_awareness(protocol.decode_awareness(message["payload"]))
+            await self.deliver(protocol.awareness(message["payload"]), skip=origin)
+
 
 _rooms: dict[int, Room] = {}
 _locks: dict[int, asyncio.Lock] = {}
 
 
-async def acquire(file_id: int) -> Room:
-    """Get the room for a file, loading it from the database the first time; counts a client."""
+async def acquire(file_id: int, client: RoomClient) -> Room:
+    """Get the room for a file, loading it the first time, and add a local client to it."""
     lock = _locks.setdefault(file_id, asyncio.Lock())
     async with lock:
         room = _rooms.get(file_id)
         if room is None:
-            parts, _ = await database_sync_to_async(store.load_updates)(file_id)
-            room = Room(file_id, doc_from_updates(parts))
+            room = Room(file_id, new_doc())
+            try:
+                await room.open()
+            except BaseException:
+                await room.close()
+                raise
             _rooms[file_id] = room
-        room.local_clients += 1
+        room.clients[client.channel_name] = client
         return room
 
 
-async def release(room: Room) -> bool:
-    """Drop a client; forget the room when it was the last local one. True when forgotten."""
-    room.local_clients -= 1
-    if room.local_clients <= 0 and _rooms.get(room.file_id) is room:
-        del _rooms[room.file_id]
-        _locks.pop(room.file_id, None)
-        return True
-    return False
+def release(room: Room, client: RoomClient) -> bool:
+    """Drop a local client; when it was the last one, forget the room and stop its reader. True then.
+
+    Synchronous on purpose: the reader is cancelled even if the caller is cancelled right after (a
+    receive left pending on a finished event loop would wedge the channel layer's receive lock).
+    The caller then awaits `room.close()` to leave the group.
+    """
+    room.clients.pop(client.channel_name, None)
+    if room.clients or _rooms.get(room.file_id) is not room:
+        return False
+    del _rooms[room.file_id]
+    _locks.pop(room.file_id, None)
+    if room._reader is not None:
+        room._reader.cancel()
+    return True
 
 
 def get_loaded(file_id: int) -> Room | None:

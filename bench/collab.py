@@ -1,0 +1,321 @@
+"""Collaborative-editing benchmark: N docs x M clients typing K keys/s, Sparkroom against the reference Node server.
+
+    python bench/collab.py --docs 50 --clients 20 --rate 1 --duration 20
+
+Targets, in one run, under the same load (bench/collab_loadgen.py processes, asyncio + websockets + pycrdt):
+- sparkroom: production mode, two Daphne processes on PostgreSQL + the Redis channel layer, clients assigned
+  round-robin to the two ports (there is no load balancer);
+- embedded (with --embedded): one Daphne process on SQLite + the in-memory channel layer;
+- reference: y-websocket 1.5.4's bin/server.js (yjs 13, in-memory, no persistence).
+Prints p50/p99 end-to-end edit latency (until every other client of the doc has the keystroke), CPU of the server
+process tree and of the load generator, and the p99 ratio. Everything it starts is stopped when it ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+LOADGEN = Path(__file__).with_name("collab_loadgen.py")
+REFERENCE_SERVER = ROOT / "frontend" / "node_modules" / "y-websocket-legacy-server" / "bin" / "server.js"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listening on {port}")
+
+
+@contextmanager
+def process(cmd: list[str], env: dict[str, str], port: int, cwd: Path = ROOT):
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, proc)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.seek(0)
+        tail = log.read()[-int(os.environ.get("BENCH_LOG_TAIL", "1500")) :].decode(errors="replace").strip()
+        if tail:
+            print(f"--- log tail of {cmd[-1] if 'node' not in cmd[0] else 'node'}:\n{tail}", file=sys.stderr)
+        log.close()
+
+
+def sparkroom_env(db_url: str, redis_url: str, layer: str = "core") -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("SPARKROOM_TEST_RUN_ID", None)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "bench.bench_settings",
+            "BENCH_CHANNEL_LAYER": layer,
+            "DATABASE_URL": db_url,
+            "REDIS_URL": redis_url,
+            "CELERY_BROKER_URL": redis_url or "memory://",
+            "CELERY_EMBEDDED_WORKER": "0",
+            "CHANNEL_PREFIX": "sparkroombench",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    if not redis_url:
+        env.pop("REDIS_URL")
+    return env
+
+
+@contextmanager
+def daphne(env: dict[str, str]):
+    port = free_port()
+    cmd = [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "workspace.asgi:application"]
+    with process(cmd, env, port) as proc:
+        yield proc, f"ws://127.0.0.1:{port}/ws/yjs"
+
+
+@contextmanager
+def reference_server():
+    port = free_port()
+    env = dict(os.environ, HOST="127.0.0.1", PORT=str(port))
+    with process(["node", str(REFERENCE_SERVER)], env, port, cwd=ROOT / "frontend") as proc:
+        yield proc, f"ws://127.0.0.1:{port}"
+
+
+def prepare_documents(db_url: str, docs: int) -> list[tuple[int, str]]:
+    """Migrate the bench database, create a user, a workspace and `docs` files; (file id, token) for each."""
+    sys.path.insert(0, str(ROOT))
+    os.environ["DATABASE_URL"] = db_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "workspace.settings")
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from workspace.collab.tokens import issue_token
+    from workspace.projects.services import create_file, create_workspace
+
+    call_command("migrate", verbosity=0)
+    user, _ = get_user_model().objects.get_or_create(username="bench")
+    workspace = create_workspace(user, f"bench {time.strftime('%H:%M:%S')}")
+    files = [create_file(workspace, f"doc{i}.py", content="# bench\n") for i in range(docs)]
+    return [(node.id, issue_token(user.id, node.id)) for node in files]
+
+
+def tree_cpu(procs: list[psutil.Process]) -> float:
+    total = 0.0
+    for proc in procs:
+        for p in [proc, *proc.children(recursive=True)]:
+            try:
+                times = p.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                continue
+    return total
+
+
+def named_cpu(names: tuple[str, ...]) -> float:
+    total = 0.0
+    for p in psutil.process_iter(["name", "cpu_times"]):
+        if p.info["name"] and p.info["name"].startswith(names) and p.info["cpu_times"]:
+            total += p.info["cpu_times"].user + p.info["cpu_times"].system
+    return total
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def run_load(doc_urls: list[list[str]], servers: list[subprocess.Popen], args, backing: tuple[str, ...]) -> dict:
+    """Start the load generator processes, run one measured window, return the aggregated figures."""
+    shards = [doc_urls[i :: args.loadgen_procs] for i in range(args.loadgen_procs)]
+    job = {"rate": args.rate, "warmup": args.warmup, "duration": args.duration, "drain": args.drain}
+    gens = []
+    try:
+        for shard in shards:
+            gen = subprocess.Popen(
+                [sys.executable, str(LOADGEN)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT
+            )
+            gen.stdin.write(json.dumps({**job, "docs": shard}) + "\n")
+            gen.stdin.flush()
+            gens.append(gen)
+        for gen in gens:
+            line = gen.stdout.readline()
+            if line.strip() != "READY":
+                raise RuntimeError(f"load generator failed to connect: {line!r}")
+        server_procs = [psutil.Process(s.pid) for s in servers]
+        cpu_servers, cpu_backing, started = tree_cpu(server_procs), named_cpu(backing) if backing else 0.0, time.time()
+        for gen in gens:
+            gen.stdin.write("GO\n")
+            gen.stdin.flush()
+        results = [json.loads(gen.stdout.readline()) for gen in gens]
+        wall = time.time() - started
+        server_cpu = tree_cpu(server_procs) - cpu_servers
+        backing_cpu = (named_cpu(backing) - cpu_backing) if backing else 0.0
+    finally:
+        for gen in gens:
+            if gen.poll() is None:
+                gen.kill()
+            gen.wait()
+    latencies = [x for r in results for x in r["latencies_ms"]]
+    measured = sum(r["measured_sent"] for r in results)
+    return {
+        "p50": percentile(latencies, 50),
+        "p99": percentile(latencies, 99),
+        "max": max(latencies, default=float("nan")),
+        "edits": measured,
+        "delivered": len(latencies),
+        "incomplete": sum(r["incomplete"] for r in results),
+        "server_cpu": 100 * server_cpu / wall,
+        "backing_cpu": 100 * backing_cpu / wall,
+        "loadgen_cpu": 100 * sum(r["cpu_seconds"] for r in results) / wall,
+        "errors": [e for r in results for e in r["errors"]],
+    }
+
+
+def client_urls(bases: list[str], files: list[tuple[int, str]], clients: int, with_token: bool) -> list[list[str]]:
+    """Per document, one URL per client; clients are spread round-robin over the server ports."""
+    urls, counter = [], 0
+    for file_id, token in files:
+        doc = []
+        for _ in range(clients):
+            base = bases[counter % len(bases)]
+            counter += 1
+            doc.append(f"{base}/{file_id}" + (f"?token={token}" if with_token else ""))
+        urls.append(doc)
+    return urls
+
+
+def report(name: str, figures: dict) -> None:
+    print(
+        f"{name:<22} p50 {figures['p50']:8.1f} ms  p99 {figures['p99']:8.1f} ms  max {figures['max']:8.1f} ms  "
+        f"edits {figures['edits']:6d} (incomplete {figures['incomplete']})  server CPU {figures['server_cpu']:5.0f}%  "
+        f"Redis+PG CPU {figures['backing_cpu']:4.0f}%  load-gen CPU {figures['loadgen_cpu']:4.0f}%",
+        flush=True,
+    )
+    if figures["errors"]:
+        print(f"  client errors: {figures['errors']}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docs", type=int, default=50)
+    parser.add_argument("--clients", type=int, default=20, help="clients per document")
+    parser.add_argument("--rate", type=float, default=1.0, help="keystrokes per second per client")
+    parser.add_argument("--duration", type=float, default=20.0, help="measured seconds")
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--drain", type=float, default=3.0, help="seconds to wait for the last deliveries")
+    parser.add_argument("--loadgen-procs", type=int, default=1)
+    parser.add_argument("--daphne-procs", type=int, default=2)
+    parser.add_argument("--db-url", default="postgres://postgres@127.0.0.1:5432/sparkroom_bench")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
+    parser.add_argument("--embedded", action="store_true", help="also run the single-process embedded mode")
+    parser.add_argument(
+        "--layers",
+        default="core,pubsub",
+        help="channel layers to run Sparkroom with: core (the shipped RedisChannelLayer) and/or pubsub",
+    )
+    parser.add_argument("--only", choices=["sparkroom", "reference", "embedded"], action="append")
+    args = parser.parse_args()
+    targets = args.only or ["sparkroom", "reference"] + (["embedded"] if args.embedded else [])
+
+    print(
+        f"{args.docs} docs x {args.clients} clients, {args.rate:g} keys/s each "
+        f"({args.docs * args.clients * args.rate:g} edits/s), {args.duration:g}s measured "
+        f"after {args.warmup:g}s warm-up; {os.cpu_count()} cores",
+        flush=True,
+    )
+    results = {}
+    if "sparkroom" in targets:
+        ensure_database(args.db_url)
+        for layer in args.layers.split(","):
+            files = prepare_documents(args.db_url, args.docs)
+            env = sparkroom_env(args.db_url, args.redis_url, layer)
+            with ExitStack() as stack:
+                servers = [stack.enter_context(daphne(env)) for _ in range(args.daphne_procs)]
+                urls = client_urls([url for _, url in servers], files, args.clients, with_token=True)
+                figures = run_load(urls, [p for p, _ in servers], args, ("redis-server", "postgres"))
+            results[f"sparkroom-{layer}"] = figures
+            report(f"sparkroom {layer} ({args.daphne_procs}p)", figures)
+        drop_queued_tasks(args.redis_url)
+    if "reference" in targets:
+        with reference_server() as (proc, base):
+            files = [(100_000 + i, "") for i in range(args.docs)]
+            results["reference"] = run_load(client_urls([base], files, args.clients, False), [proc], args, ())
+        report("reference y-websocket", results["reference"])
+    if "embedded" in targets:
+        sqlite_path = ROOT / "bench" / "collab-bench.sqlite3"
+        db_url = f"sqlite:///{sqlite_path}"
+        files = run_in_subprocess_prepare(db_url, args.docs)
+        with daphne(sparkroom_env(db_url, "")) as (proc, base):
+            results["embedded"] = run_load(client_urls([base], files, args.clients, True), [proc], args, ())
+        report("embedded (1 daphne)", results["embedded"])
+        sqlite_path.unlink(missing_ok=True)
+    if "reference" in results:
+        for name in results:
+            if name != "reference":
+                ratio = results[name]["p99"] / results["reference"]["p99"]
+                print(f"p99 ratio {name}/reference: {ratio:.2f}x", flush=True)
+
+
+def drop_queued_tasks(redis_url: str) -> None:
+    """No Celery worker runs in the bench: drop the compaction tasks the servers queued on the bench's Redis db."""
+    import redis
+    from django.conf import settings
+
+    redis.Redis.from_url(redis_url).delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
+def ensure_database(db_url: str) -> None:
+    import psycopg
+
+    name = db_url.rsplit("/", 1)[1]
+    admin_url = db_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def run_in_subprocess_prepare(db_url: str, docs: int) -> list[tuple[int, str]]:
+    """Django is set up once per process on one database, so the SQLite target prepares in a child process."""
+    code = (
+        f"import json, sys; sys.path.insert(0, {str(ROOT)!r}); from bench.collab import prepare_documents; "
+        f"print(json.dumps(prepare_documents({db_url!r}, {docs})))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    return [tuple(item) for item in json.loads(out.stdout.strip().splitlines()[-1])]
+
+
+if __name__ == "__main__":
+    main()
