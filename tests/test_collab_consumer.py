@@ -243,3 +243,35 @@ def test_protocol_roundtrip_of_sync_and_awareness():
     assert protocol.decode(frame) == protocol.Message(protocol.MESSAGE_SYNC, protocol.SYNC_UPDATE, b"\x01\x02\x03")
     entries = [(1, 2, '{"a":1}'), (300, 70000, "null")]
     assert protocol.decode_awareness(protocol.encode_awareness(entries)) == entries
+
+
+async def test_client_hears_its_own_awareness_back(workspace_with_file, user):
+    """y-websocket closes a connection that hears nothing for 30 s; a lone user must get the echo."""
+    _, node = workspace_with_file
+    alone = await connected(node.id, user)
+    await alone.set_awareness(777, 1, {"user": {"name": "alice"}})
+    await alone.pump_until(lambda: 777 in alone.awareness)
+    await alone.close()
+
+
+async def test_removed_member_is_closed_and_demoted_editor_stops_writing(workspace_with_file, user, settings):
+    settings.COLLAB_ACCESS_RECHECK_SECONDS = 0.2
+    workspace, node = workspace_with_file
+    demoted_user = await database_sync_to_async(make_user)("dora")
+    removed_user = await database_sync_to_async(make_user)("remy")
+    demoted = await database_sync_to_async(make_member)(workspace, demoted_user, "editor")
+    removed = await database_sync_to_async(make_member)(workspace, removed_user, "editor")
+    d = await connected(node.id, demoted_user)
+    r = await connected(node.id, removed_user)
+    demoted.role = "viewer"
+    await demoted.asave()
+    await removed.adelete()
+    with pytest.raises(ConnectionError):
+        await r.pump_until(lambda: False, timeout=3)
+    assert r.closed_code == CLOSE_FORBIDDEN
+    await asyncio.sleep(0.5)
+    await d.insert(0, "sneaky")
+    await d.pump_until(lambda: d.denied)
+    assert await database_sync_to_async(store.load_text)(node.id) == "print('hi')\n"
+    await d.close()
+    await r.close()

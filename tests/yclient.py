@@ -109,9 +109,16 @@ class YClient:
         for update in outgoing:
             await self.comm.send_to(bytes_data=protocol.sync_update(update))
 
+    async def settle(self, timeout: float = 3.0) -> None:
+        """Round-trip a sync step 1: the server handles frames in order, so everything sent before is
+        applied and stored once the step 2 reply arrives."""
+        self.synced = False
+        await self.sync(timeout)
+
     async def insert(self, index: int, content: str) -> None:
         self.text.insert(index, content)
         await self.flush()
+        await self.settle()
 
     async def set_awareness(self, client_id: int, clock: int, state: dict) -> None:
         payload = protocol.encode_awareness([(client_id, clock, json.dumps(state))])

@@ -43,3 +43,11 @@ def resolve_access(user, file_id: int, token: str | None) -> RoomAccess:
     if role is None:
         return RoomAccess(user.id, user.username, node.workspace_id, None, CLOSE_FORBIDDEN, "not a member")
     return RoomAccess(user.id, user.username, node.workspace_id, role)
+
+
+def current_role(user_id: int, file_id: int) -> str | None:
+    """The role a user holds now in the workspace of a file (None: removed, or the file is gone)."""
+    workspace_id = FileNode.objects.filter(id=file_id).values_list("workspace_id", flat=True).first()
+    if workspace_id is None:
+        return None
+    return Membership.objects.filter(workspace_id=workspace_id, user_id=user_id).values_list("role", flat=True).first()

@@ -17,9 +17,11 @@ from django.conf import settings
 
 from workspace.collab import protocol, rooms
 from workspace.collab.access import (
+    CLOSE_FORBIDDEN,
     CLOSE_MALFORMED,
     CLOSE_TOO_BIG,
     CLOSE_UNSUPPORTED,
+    current_role,
     resolve_access,
 )
 from workspace.collab.rooms import room_group
@@ -54,6 +56,7 @@ class YjsConsumer(AsyncWebsocketConsumer):
             await self.close(code=self.access.close_code, reason=self.access.reason)
             return
         self.can_write = role_at_least(self.access.role, Role.EDITOR)
+        self.access_check = asyncio.ensure_future(self._recheck_access_periodically())
         # The room subscribes to the group before loading, so no update falls between load and subscription.
         self.room = await rooms.acquire(self.file_id, self)
         await self.send(bytes_data=protocol.sync_step1(self.room.doc.get_state()))
@@ -64,16 +67,33 @@ class YjsConsumer(AsyncWebsocketConsumer):
         try:
             await super().__call__(scope, receive, send)
         finally:
+            self._stop_access_check()
             # Ended without `disconnect` (e.g. the application was cancelled): still leave the room, so no
             # room reader outlives its connection (a receive pending on a finished loop wedges the layer).
             room, self.room = self.room, None
             if room is not None and rooms.release(room, self):
                 asyncio.ensure_future(room.close())
 
+    async def _recheck_access_periodically(self) -> None:
+        """A removed member is closed and a demoted editor stops writing within COLLAB_ACCESS_RECHECK_SECONDS."""
+        while True:
+            await asyncio.sleep(settings.COLLAB_ACCESS_RECHECK_SECONDS)
+            role = await database_sync_to_async(current_role)(self.access.user_id, self.file_id)
+            if role is None:
+                await self.close(code=CLOSE_FORBIDDEN, reason="access revoked")
+                return
+            self.can_write = role_at_least(role, Role.EDITOR)
+
+    def _stop_access_check(self) -> None:
+        check = getattr(self, "access_check", None)
+        if check is not None:
+            check.cancel()
+
     async def send_frame(self, frame: bytes) -> None:
         await self.base_send({"type": "websocket.send", "bytes": frame})
 
     async def disconnect(self, code: int) -> None:
+        self._stop_access_check()
         room, self.room = self.room, None
         if room is None:
             return
@@ -150,7 +170,9 @@ class YjsConsumer(AsyncWebsocketConsumer):
         if kind == "ydoc.update":
             room.deliver_update(payload, frame, self.channel_name)
         else:
-            await room.deliver(frame, skip=self.channel_name)
+            # Awareness goes back to its sender too, as the reference server does: y-websocket drops a
+            # connection that hears nothing for 30 s, and a user alone in a file hears only this echo.
+            await room.deliver(frame)
         room.publish({"type": kind, "payload": payload, "origin": self.channel_name, "msg_id": msg_id})
 
     async def _enqueue_compaction(self) -> None:
