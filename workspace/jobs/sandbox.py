@@ -106,10 +106,11 @@ def _bwrap_argv(command: str, workdir: Path) -> list[str]:
             argv += ["--symlink", os.readlink(target), f"/{name}"]
         elif target.exists():
             argv += ["--ro-bind", str(target), f"/{name}"]
+    # The private /tmp comes before the Python binds: an install living under /tmp must stay visible.
+    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     for path in _python_dirs():
         argv += ["--ro-bind", path, path]
     argv += ["--ro-bind-try", "/etc/alternatives", "/etc/alternatives"]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     argv += ["--bind", str(workdir), SANDBOX_MOUNT, "--chdir", SANDBOX_MOUNT]
     for key, value in _child_env(SANDBOX_MOUNT).items():
         argv += ["--setenv", key, value]
