@@ -56,3 +56,20 @@ def live_server_url(django_db_setup, django_db_blocker):
     (settings.BASE_DIR / "test-artifacts").mkdir(exist_ok=True)
     with daphne_server() as url:
         yield url
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """Each test runs on its own event loop; a Redis layer (and the rooms listening on it) created on an
+    earlier test's loop holds locks bound to that loop, so every test starts with new ones."""
+    from channels.layers import channel_layers
+
+    from workspace.collab import rooms
+
+    channel_layers.backends.clear()
+    rooms._rooms.clear()
+    rooms._locks.clear()
+    yield
+    channel_layers.backends.clear()
+    rooms._rooms.clear()
+    rooms._locks.clear()

@@ -245,15 +245,6 @@ def test_protocol_roundtrip_of_sync_and_awareness():
     assert protocol.decode_awareness(protocol.encode_awareness(entries)) == entries
 
 
-async def test_client_hears_its_own_awareness_back(workspace_with_file, user):
-    """y-websocket closes a connection that hears nothing for 30 s; a lone user must get the echo."""
-    _, node = workspace_with_file
-    alone = await connected(node.id, user)
-    await alone.set_awareness(777, 1, {"user": {"name": "alice"}})
-    await alone.pump_until(lambda: 777 in alone.awareness)
-    await alone.close()
-
-
 async def test_removed_member_is_closed_and_demoted_editor_stops_writing(workspace_with_file, user, settings):
     settings.COLLAB_ACCESS_RECHECK_SECONDS = 0.2
     workspace, node = workspace_with_file

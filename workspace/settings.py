@@ -102,14 +102,15 @@ if TEST_RUN_ID and DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    # Redis pub/sub: each process holds one subscription per group and per event loop, so there is no
-    # shared receive lock between consumers and no per-channel list to poll (see docs/benchmarks.md).
-    # Messages are fan-out only; anything that must survive is in the database first.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # A socket timeout above the layer's 5 s blocking read, or idle reads fail with a timeout.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "capacity": env_int("CHANNEL_CAPACITY", 5000),
+                "expiry": 60,
+                "group_expiry": env_int("CHANNEL_GROUP_EXPIRY", 86400),
                 "prefix": os.environ.get("CHANNEL_PREFIX", f"sparkroom{TEST_RUN_ID}"),
             },
         }

@@ -170,9 +170,7 @@ class YjsConsumer(AsyncWebsocketConsumer):
         if kind == "ydoc.update":
             room.deliver_update(payload, frame, self.channel_name)
         else:
-            # Awareness goes back to its sender too, as the reference server does: y-websocket drops a
-            # connection that hears nothing for 30 s, and a user alone in a file hears only this echo.
-            await room.deliver(frame)
+            await room.deliver(frame, skip=self.channel_name)
         room.publish({"type": kind, "payload": payload, "origin": self.channel_name, "msg_id": msg_id})
 
     async def _enqueue_compaction(self) -> None:

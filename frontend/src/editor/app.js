@@ -125,6 +125,9 @@ export function createApp(config, dom) {
     file = { ...file, language: file.language || languageForPath(file.path) };
     session = new FileSession({ file, editor, wsBase, user: config.user });
     session.provider.on('status', () => renderConnection());
+    // y-websocket emits no 'status' when a socket closes before it ever opened (e.g. disconnect() while
+    // connecting), so the close itself must re-render too.
+    session.provider.on('connection-close', () => renderConnection());
     session.provider.on('sync', () => renderConnection());
     session.provider.on('closed', ({ reason }) => {
       toast(`Disconnected from ${file.path}: ${reason || 'access refused'}`, 'error');

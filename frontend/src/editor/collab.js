@@ -13,8 +13,8 @@ export class FileSession {
     this.editor = editor;
     this.doc = new Y.Doc();
     // disableBc: every update goes through the server, which enforces roles.
-    // resyncInterval: a periodic sync step 1 heals a replica that missed an update (the server also
-    // echoes each client's awareness, so even a lone client hears from it every 15 s).
+    // resyncInterval: the server does not echo a client's own awareness, so a lone client would
+    // otherwise hear nothing for 30 s and y-websocket would drop and reopen the socket.
     this.provider = new WebsocketProvider(`${wsBase}/ws/yjs`, String(file.id), this.doc, {
       disableBc: true,
       resyncInterval: 10000,
