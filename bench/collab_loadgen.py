@@ -16,33 +16,18 @@ import json
 import random
 import sys
 import time
+from pathlib import Path
 
 import psutil
 from pycrdt import Doc, Text
 from websockets.asyncio.client import connect
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from workspace.collab.protocol import read_var_uint  # noqa: E402
+from workspace.collab.protocol import write_var_uint as var_uint
+
 SYNC, AWARENESS = 0, 1
 STEP1, STEP2, UPDATE = 0, 1, 2
-
-
-def read_var_uint(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
-
-
-def var_uint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(0x80 | (value & 0x7F))
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def frame(sub_kind: int, payload: bytes) -> bytes:

@@ -9,19 +9,12 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 
 from tests.helpers import make_member, make_user
-from tests.wsjson import WorkspaceClient
+from tests.wsjson import WorkspaceClient, joined
 from workspace.collab.access import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
 from workspace.realtime.broadcast import broadcast_to_workspace
 from workspace.realtime.handlers import HANDLERS, register
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.embedded]
-
-
-async def joined(workspace, user) -> WorkspaceClient:
-    client = WorkspaceClient(workspace.id, user)
-    await client.connect()
-    await client.wait_for(lambda m: m["type"] == "hello")
-    return client
 
 
 async def test_member_gets_hello_with_role_and_presence(workspace_with_file, user):

@@ -6,19 +6,12 @@ import pytest
 from channels.db import database_sync_to_async
 
 from tests.helpers import make_member, make_user
-from tests.wsjson import WorkspaceClient
+from tests.wsjson import joined
 from workspace.projects.services import create_workspace
 from workspace.teams import services
 from workspace.teams.models import ChatMessage
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.embedded]
-
-
-async def joined(workspace, user) -> WorkspaceClient:
-    client = WorkspaceClient(workspace.id, user)
-    await client.connect()
-    await client.wait_for(lambda m: m["type"] == "hello")
-    return client
 
 
 async def test_chat_is_stored_and_broadcast_to_everyone_including_viewers(workspace_with_file, user, other_user):

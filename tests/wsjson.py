@@ -55,3 +55,11 @@ class WorkspaceClient:
 
     async def close(self) -> None:
         await self.comm.disconnect()
+
+
+async def joined(workspace, user) -> WorkspaceClient:
+    """A connected client of the workspace's channel, past its hello."""
+    client = WorkspaceClient(workspace.id, user)
+    await client.connect()
+    await client.wait_for(lambda m: m["type"] == "hello")
+    return client
