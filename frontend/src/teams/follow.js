@@ -59,12 +59,31 @@ export class FollowMode {
     if (this.target != null && !userIds.has(this.target)) this.stop();
   }
 
+  // Views are applied one at a time, newest last: a view arriving while a file is still opening
+  // must not be applied to the old file, nor be overtaken by an older one.
   async apply(view) {
+    this.pendingView = view;
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.pendingView) {
+        const next = this.pendingView;
+        this.pendingView = null;
+        await this.applyOne(next);
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  async applyOne(view) {
     if (view.file_id == null) return;
     this.applying = true;
     try {
       if (this.app.currentFile()?.id !== view.file_id) await this.app.openFile(view.file_id);
       if (this.target == null || this.app.currentFile()?.id !== view.file_id) return;
+      // Until the document has synced the model is empty, and a cursor on line 150 would land on line 1.
+      await this.whenSynced();
       const editor = this.app.editor;
       if (view.cursor) {
         editor.setPosition(view.cursor);
@@ -78,5 +97,22 @@ export class FollowMode {
         this.applying = false;
       }, SEND_INTERVAL_MS * 2);
     }
+  }
+
+  whenSynced(timeoutMs = 5000) {
+    const provider = this.app.getProvider();
+    if (!provider || provider.synced) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (synced) => {
+        if (!synced) return;
+        provider.off('sync', done);
+        resolve();
+      };
+      provider.on('sync', done);
+      setTimeout(() => {
+        provider.off('sync', done);
+        resolve();
+      }, timeoutMs);
+    });
   }
 }
