@@ -4,22 +4,32 @@ from __future__ import annotations
 
 import uuid
 
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from workspace.collab import store
-from workspace.collab.consumers import room_group
+from workspace.collab import protocol, rooms, store
+from workspace.collab.rooms import room_group
 from workspace.collab.writer import writer
 from workspace.realtime.broadcast import group_send_sync
 
 
 async def publish_update(file_id: int, update: bytes, origin: str = "server") -> None:
-    """Persist an update made on the server, then fan it out to every client of the file."""
+    """Persist an update made on the server, then fan it out to every client of the file.
+
+    When the file's room is loaded in this process, its clients get the update straight away (as
+    YjsConsumer does for its clients' updates, saving a channel-layer round trip) and the room sends it
+    on to the other processes; its msg_id is marked seen, so the copy coming back is skipped.
+    """
     await writer.persist(file_id, update)
-    await get_channel_layer().group_send(
-        room_group(file_id),
-        {"type": "ydoc.update", "payload": update, "origin": origin, "msg_id": uuid.uuid4().hex},
-    )
+    msg_id = uuid.uuid4().hex
+    room = rooms.get_loaded(file_id)
+    if room is None:
+        await get_channel_layer().group_send(
+            room_group(file_id), {"type": "ydoc.update", "payload": update, "origin": origin, "msg_id": msg_id}
+        )
+        return
+    room.apply(update, msg_id)
+    await room.deliver(protocol.sync_update(update))
+    room.publish({"type": "ydoc.update", "payload": update, "origin": origin, "msg_id": msg_id})
 
 
 async def publish_awareness(file_id: int, payload: bytes, origin: str = "server") -> None:
@@ -36,6 +46,3 @@ def publish_update_sync(file_id: int, update: bytes, origin: str = "server") -> 
         room_group(file_id),
         {"type": "ydoc.update", "payload": update, "origin": origin, "msg_id": uuid.uuid4().hex},
     )
-
-
-load_doc_async = database_sync_to_async(store.load_doc)

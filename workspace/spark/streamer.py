@@ -23,7 +23,6 @@ import json
 import logging
 import random
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -32,10 +31,9 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from pycrdt import Assoc, Doc, StickyIndex, Text, UndoManager
 
-from workspace.collab import protocol, rooms, store
+from workspace.collab import protocol, store
 from workspace.collab.consumers import room_group
 from workspace.collab.publish import publish_awareness, publish_update
-from workspace.collab.writer import writer
 from workspace.collab.ydoc import TEXT_NAME
 from workspace.spark.positions import byte_slice, relative_position, sticky_at
 
@@ -272,7 +270,7 @@ class SparkSession:
 
     async def _publish(self, update: bytes | None, arrivals: list[int]) -> None:
         if update is not None:
-            await publish_ai_update(self.file_id, update, self.origin)
+            await publish_update(self.file_id, update, origin=self.origin)
         self.stats.on_published(arrivals)
 
     async def drain(self) -> None:
@@ -406,21 +404,6 @@ class SparkSession:
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
                 await _finish_task(task)
-
-
-async def publish_ai_update(file_id: int, update: bytes, origin: str) -> None:
-    """Persist an update, then fan it out: straight to this process's clients of the file when its room is
-    loaded here (as YjsConsumer does for its clients' updates, saving a channel-layer round trip), and
-    through the group to every other process. Falls back to collab.publish.publish_update otherwise."""
-    room = rooms.get_loaded(file_id)
-    if room is None or not all(hasattr(room, name) for name in ("deliver", "publish", "apply")):
-        await publish_update(file_id, update, origin=origin)
-        return
-    await writer.persist(file_id, update)
-    msg_id = uuid.uuid4().hex
-    room.apply(update, msg_id)  # also marks the id as seen: the copy coming back through the group is skipped
-    await room.deliver(protocol.sync_update(update))
-    room.publish({"type": "ydoc.update", "payload": update, "origin": origin, "msg_id": msg_id})
 
 
 async def _finish_task(task: asyncio.Task | None) -> None:
