@@ -152,6 +152,9 @@ def _error_body(status: int, message: str | None = None) -> dict:
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeModelServer
     protocol_version = "HTTP/1.1"
+    # Like real model servers (uvicorn, Node, Go all set TCP_NODELAY): each token chunk leaves at once instead of
+    # waiting behind Nagle's algorithm for the ACK of the previous one (stalls of up to the 40 ms delayed ACK).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - silence per-request logging
         return

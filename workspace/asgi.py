@@ -10,12 +10,15 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import OriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from workspace import twisted_writes  # noqa: E402
+from workspace.consumer_base import websocket_auth  # noqa: E402
 from workspace.routing import websocket_urlpatterns  # noqa: E402
+
+twisted_writes.install()
 
 
 class BrowserOriginValidator(OriginValidator):
@@ -32,7 +35,7 @@ def allowed_origins() -> list[str]:
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": BrowserOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)), allowed_origins()),
+        "websocket": BrowserOriginValidator(websocket_auth(URLRouter(websocket_urlpatterns)), allowed_origins()),
     }
 )
 

@@ -12,7 +12,6 @@ from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from workspace.collab import protocol, rooms
@@ -26,6 +25,7 @@ from workspace.collab.access import (
 )
 from workspace.collab.rooms import room_group
 from workspace.collab.writer import writer
+from workspace.consumer_base import DirectDispatchWebsocketConsumer
 from workspace.projects.models import Role, role_at_least
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ def is_exact(frame: bytes, header: int, payload: bytes) -> bool:
     return len(frame) == header + len(protocol.write_var_uint(len(payload))) + len(payload)
 
 
-class YjsConsumer(AsyncWebsocketConsumer):
+class YjsConsumer(DirectDispatchWebsocketConsumer):
     # No channel of its own: its room receives group messages once per process and hands them on.
     # (An alias that is not configured makes Channels skip the per-consumer channel and its receive loop.)
     channel_layer_alias = "ydoc-consumers-use-their-room-channel"

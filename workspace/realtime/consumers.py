@@ -11,10 +11,10 @@ import json
 import logging
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from workspace.collab.access import CLOSE_FORBIDDEN, CLOSE_TOO_BIG, CLOSE_UNAUTHENTICATED
+from workspace.consumer_base import DirectDispatchWebsocketConsumer
 from workspace.projects.models import role_at_least
 from workspace.projects.services import role_of
 from workspace.realtime import presence
@@ -24,7 +24,7 @@ from workspace.realtime.handlers import HANDLERS, HandlerContext, HandlerError
 logger = logging.getLogger(__name__)
 
 
-class WorkspaceConsumer(AsyncWebsocketConsumer):
+class WorkspaceConsumer(DirectDispatchWebsocketConsumer):
     joined = False
 
     async def connect(self) -> None:
