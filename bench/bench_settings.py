@@ -1,18 +1,18 @@
-"""Settings of the benchmark's Sparkroom servers: the shipped settings, optionally with another channel layer.
+"""Settings of the benchmark's Sparkroom servers: the shipped settings, with the rooms on a chosen channel layer.
 
-BENCH_CHANNEL_LAYER=pubsub swaps channels_redis' list-based RedisChannelLayer for its RedisPubSubChannelLayer,
-to measure what that settings change would buy; anything else leaves the shipped settings untouched.
+BENCH_CHANNEL_LAYER picks the layer that carries the rooms' traffic between the Daphne processes:
+- pubsub (shipped default): workspace.pubsub_layer.RedisPubSubLayer;
+- list: channels_redis' list-based RedisChannelLayer (ROOMS_CHANNEL_LAYER=list);
+- channels-redis-pubsub: channels_redis' RedisPubSubChannelLayer, which the shipped settings never use.
 """
 
 import os
 
 from workspace.settings import *  # noqa: F403
-from workspace.settings import REDIS_URL
+from workspace.settings import CHANNEL_LAYERS, REDIS_URL
 
-if os.environ.get("BENCH_CHANNEL_LAYER") == "pubsub" and REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("CHANNEL_PREFIX", "sparkroom")},
-        }
+if os.environ.get("BENCH_CHANNEL_LAYER") == "channels-redis-pubsub" and REDIS_URL:
+    CHANNEL_LAYERS["rooms"] = {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("CHANNEL_PREFIX", "sparkroom") + ".rooms"},
     }

@@ -72,13 +72,14 @@ def process(cmd: list[str], env: dict[str, str], port: int, cwd: Path = ROOT):
         log.close()
 
 
-def sparkroom_env(db_url: str, redis_url: str, layer: str = "core") -> dict[str, str]:
+def sparkroom_env(db_url: str, redis_url: str, layer: str = "pubsub") -> dict[str, str]:
     env = dict(os.environ)
     env.pop("SPARKROOM_TEST_RUN_ID", None)
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "bench.bench_settings",
             "BENCH_CHANNEL_LAYER": layer,
+            "ROOMS_CHANNEL_LAYER": "list" if layer == "list" else "pubsub",
             "DATABASE_URL": db_url,
             "REDIS_URL": redis_url,
             "CELERY_BROKER_URL": redis_url or "memory://",
@@ -243,8 +244,9 @@ def main() -> None:
     parser.add_argument("--embedded", action="store_true", help="also run the single-process embedded mode")
     parser.add_argument(
         "--layers",
-        default="core,pubsub",
-        help="channel layers to run Sparkroom with: core (the shipped RedisChannelLayer) and/or pubsub",
+        default="pubsub,list",
+        help="layers for the rooms' traffic, comma-separated: pubsub (shipped: workspace.pubsub_layer), "
+        "list (channels_redis RedisChannelLayer), channels-redis-pubsub (channels_redis RedisPubSubChannelLayer)",
     )
     parser.add_argument("--only", choices=["sparkroom", "reference", "embedded"], action="append")
     args = parser.parse_args()

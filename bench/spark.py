@@ -271,9 +271,9 @@ async def run_reference(fake: FakeModel, tps: float, tokens: int) -> list[float]
 
 
 @contextmanager
-def daphne(env: dict[str, str], asgi: str = "workspace.asgi:application"):
+def daphne(env: dict[str, str]):
     port = free_port()
-    cmd = [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), asgi]
+    cmd = [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "workspace.asgi:application"]
     with process(cmd, env, port) as proc:
         os.environ["BENCH_DAPHNE_PID"] = str(proc.pid)
         yield f"http://127.0.0.1:{port}"
@@ -300,9 +300,7 @@ def main() -> None:
     parser.add_argument("--embedded", action="store_true", help="SQLite + in-memory channel layer")
     parser.add_argument("--flush-ms", type=float, default=None, help="SPARK_FLUSH_INTERVAL_MS for Daphne")
     parser.add_argument(
-        "--shared-receive-list",
-        action="store_true",
-        help="run Daphne via bench/spark_asgi.py: all process-local channels on channels_redis' one receive list",
+        "--rooms-layer", default="pubsub", help="layer of the rooms' traffic: pubsub (shipped), list (channels_redis)"
     )
     parser.add_argument(
         "--conn-max-age", type=int, default=None, help="DB_CONN_MAX_AGE for Daphne (persistent DB connections)"
@@ -319,15 +317,14 @@ def main() -> None:
         ensure_database(db_url)
     setup_django(db_url, redis_url)
     fake = FakeModel()
-    env = sparkroom_env(db_url, redis_url)
+    env = sparkroom_env(db_url, redis_url, args.rooms_layer)
     env.update({"SPARK_BASE_URL": fake.base_url, "SPARK_MODEL": MODEL, "SPARK_API_KEY": "", "SPARK_TIMEOUT": "30"})
     if args.flush_ms is not None:
         env["SPARK_FLUSH_INTERVAL_MS"] = str(args.flush_ms)
     if args.conn_max_age is not None:
         env["DB_CONN_MAX_AGE"] = str(args.conn_max_age)
     rows = []
-    asgi = "bench.spark_asgi:application" if args.shared_receive_list else "workspace.asgi:application"
-    with fake.running(), daphne(env, asgi) as http_url:
+    with fake.running(), daphne(env) as http_url:
         for tps in args.rates:
             tokens = args.tokens or int(tps * args.seconds)
             reference = asyncio.run(run_reference(fake, tps, tokens))
@@ -341,7 +338,7 @@ def main() -> None:
                 rows.append((tps, clients, tokens, result, reference))
     mode = "embedded (SQLite + in-memory layer)" if args.embedded else "production (PostgreSQL + Redis layer)"
     flush = args.flush_ms if args.flush_ms is not None else "default"
-    shared = ", shared receive list (bench/spark_asgi.py)" if args.shared_receive_list else ""
+    shared = f", rooms on the {args.rooms_layer} layer" if redis_url else ""
     if args.conn_max_age is not None:
         shared += f", DB_CONN_MAX_AGE={args.conn_max_age}"
     print(f"\nSpark streaming benchmark — {mode}{shared}, 1 Daphne, flush interval {flush} ms, {os.cpu_count()} CPUs")

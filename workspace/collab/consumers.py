@@ -148,7 +148,7 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
             await self.send(bytes_data=protocol.permission_denied("viewers cannot edit this file"))
             return
         room = self.room
-        msg_id = uuid.uuid4().hex
+        msg_id = rooms.new_msg_id()
         if not room.apply(update, msg_id):
             return
         await writer.persist(self.file_id, update)
@@ -163,7 +163,7 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
     ) -> None:
         """Hand to this process's other clients, and queue the message for the other processes."""
         if msg_id is None:
-            msg_id = uuid.uuid4().hex
+            msg_id = rooms.new_msg_id()
             room.mark_seen(msg_id)
         if frame is None:
             frame = protocol.awareness(payload) if kind == "ydoc.awareness" else protocol.sync_update(payload)

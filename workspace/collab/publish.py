@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
-
-from channels.layers import get_channel_layer
-
 from workspace.collab import protocol, rooms, store
-from workspace.collab.rooms import room_group
+from workspace.collab.rooms import ROOMS_LAYER, new_msg_id, room_group, rooms_layer
 from workspace.collab.writer import writer
 from workspace.realtime.broadcast import group_send_sync
 
@@ -20,10 +16,10 @@ async def publish_update(file_id: int, update: bytes, origin: str = "server") ->
     on to the other processes; its msg_id is marked seen, so the copy coming back is skipped.
     """
     await writer.persist(file_id, update)
-    msg_id = uuid.uuid4().hex
+    msg_id = new_msg_id()
     room = rooms.get_loaded(file_id)
     if room is None:
-        await get_channel_layer().group_send(
+        await rooms_layer().group_send(
             room_group(file_id), {"type": "ydoc.update", "payload": update, "origin": origin, "msg_id": msg_id}
         )
         return
@@ -34,7 +30,7 @@ async def publish_update(file_id: int, update: bytes, origin: str = "server") ->
 
 async def publish_awareness(file_id: int, payload: bytes, origin: str = "server") -> None:
     """Fan out an awareness update (e.g. the AI peer's cursor); not persisted."""
-    await get_channel_layer().group_send(
+    await rooms_layer().group_send(
         room_group(file_id), {"type": "ydoc.awareness", "payload": payload, "origin": origin, "msg_id": None}
     )
 
@@ -44,5 +40,6 @@ def publish_update_sync(file_id: int, update: bytes, origin: str = "server") -> 
     store.append_update(file_id, update)
     group_send_sync(
         room_group(file_id),
-        {"type": "ydoc.update", "payload": update, "origin": origin, "msg_id": uuid.uuid4().hex},
+        {"type": "ydoc.update", "payload": update, "origin": origin, "msg_id": new_msg_id()},
+        alias=ROOMS_LAYER,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import uuid
@@ -18,7 +19,7 @@ from collections import OrderedDict
 from typing import Protocol
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
+from channels.layers import BaseChannelLayer, get_channel_layer
 from pycrdt import Doc, TransactionEvent, merge_updates
 
 from workspace.collab import protocol, store
@@ -39,8 +40,25 @@ class RoomClient(Protocol):
     async def send_frame(self, frame: bytes) -> None: ...
 
 
+_MSG_ID_PREFIX = uuid.uuid4().hex[:12]
+_msg_counter = itertools.count()
+
+
+def new_msg_id() -> str:
+    """Unique across processes (random per process, then a counter): uuid4 per keystroke costs a getrandom call."""
+    return f"{_MSG_ID_PREFIX}{next(_msg_counter):x}"
+
+
 def room_group(file_id: int) -> str:
     return f"ydoc.{file_id}"
+
+
+ROOMS_LAYER = "rooms"
+
+
+def rooms_layer() -> BaseChannelLayer:
+    """The channel layer of the rooms' traffic (see settings.CHANNEL_LAYERS)."""
+    return get_channel_layer(ROOMS_LAYER)
 
 
 _send_slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
@@ -160,7 +178,7 @@ class Room:
     async def _send_outbox(self) -> None:
         # While one group send is in flight the next messages queue up and go out merged: under load the
         # number of channel-layer messages per room stays near one per round trip, not one per keystroke.
-        layer = get_channel_layer()
+        layer = rooms_layer()
         group = room_group(self.file_id)
         while self._outbox:
             batch, self._outbox = self._outbox, []
@@ -182,7 +200,7 @@ class Room:
             if len(run) == 1:
                 out.append(run[0])
             elif run:
-                msg_id = uuid.uuid4().hex
+                msg_id = new_msg_id()
                 self.mark_seen(msg_id)
                 payload = merge_updates(*(m["payload"] for m in run))
                 out.append({"type": "ydoc.update", "payload": payload, "origin": MERGED_ORIGIN, "msg_id": msg_id})
@@ -194,7 +212,7 @@ class Room:
     # Channel layer ---------------------------------------------------------------------------------
     async def open(self) -> None:
         """Subscribe to the room's group, then load the stored state: nothing falls between the two."""
-        layer = get_channel_layer()
+        layer = rooms_layer()
         # Default prefix: channels_redis reads all of a process's channels through one list per prefix,
         # and a second prefix would starve the other consumers of the process (only one list is read at a time).
         self.channel = await layer.new_channel()
@@ -218,10 +236,10 @@ class Room:
                 await self._sender
         if self.channel is not None:
             with contextlib.suppress(Exception):
-                await get_channel_layer().group_discard(room_group(self.file_id), self.channel)
+                await rooms_layer().group_discard(room_group(self.file_id), self.channel)
 
     async def _read(self) -> None:
-        layer = get_channel_layer()
+        layer = rooms_layer()
         while True:
             try:
                 message = await layer.receive(self.channel)

@@ -12,6 +12,7 @@ import logging
 import threading
 
 from asgiref.sync import async_to_sync
+from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 logger = logging.getLogger(__name__)
@@ -31,8 +32,8 @@ def workspace_group(workspace_id: int) -> str:
     return f"workspace.{workspace_id}"
 
 
-def group_send_sync(group: str, message: dict) -> None:
-    layer = get_channel_layer()
+def group_send_sync(group: str, message: dict, alias: str = DEFAULT_CHANNEL_LAYER) -> None:
+    layer = get_channel_layer(alias)
     if layer is None:
         return
     if isinstance(layer, InMemoryChannelLayer):

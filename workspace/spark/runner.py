@@ -18,9 +18,9 @@ import time
 from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 
+from workspace.collab.rooms import rooms_layer
 from workspace.realtime.broadcast import abroadcast_to_workspace
 from workspace.spark import services
 from workspace.spark.models import SparkRequest
@@ -306,7 +306,7 @@ async def control(request_id: int, action: str, workspace_id: int) -> dict:
     if action != "cancel" and not row.pending:
         raise SparkError(f"this Spark request is already {row.status}")
     if row.session_channel:
-        await get_channel_layer().send(row.session_channel, {"type": "spark.control", "action": action})
+        await rooms_layer().send(row.session_channel, {"type": "spark.control", "action": action})
         return {"id": request_id, "status": row.status, "queued": True}
     if action == "accept":
         await _db(services.update_request)(request_id, status=Status.ACCEPTED)

@@ -27,13 +27,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 from pycrdt import Assoc, Doc, StickyIndex, Text, UndoManager
 
 from workspace.collab import protocol, store
-from workspace.collab.consumers import room_group
 from workspace.collab.publish import publish_awareness, publish_update
+from workspace.collab.rooms import room_group, rooms_layer
 from workspace.collab.ydoc import TEXT_NAME
 from workspace.spark.positions import byte_slice, relative_position, sticky_at
 
@@ -161,7 +160,7 @@ class SparkSession:
     # Joining the room ----------------------------------------------------------------------------
     async def open(self) -> str:
         """Join the room and load the document; returns its current text."""
-        layer = get_channel_layer()
+        layer = rooms_layer()
         # The default prefix matters with channels_redis: all process-local channels must share one Redis list,
         # or a receive() blocked on another list holds the shared receive lock and delays every consumer.
         self.channel = await layer.new_channel()
@@ -358,7 +357,7 @@ class SparkSession:
     # Following the room --------------------------------------------------------------------------
     async def _listen(self) -> None:
         # Never cancel a pending layer.receive() on a timeout: channels_redis may lose the message it was reading.
-        layer = get_channel_layer()
+        layer = rooms_layer()
         while not self.closed:
             try:
                 message = await layer.receive(self.channel)
@@ -399,7 +398,7 @@ class SparkSession:
         with contextlib.suppress(Exception):
             await self._publish_awareness(gone=True)
         with contextlib.suppress(Exception):
-            await get_channel_layer().group_discard(room_group(self.file_id), self.channel)
+            await rooms_layer().group_discard(room_group(self.file_id), self.channel)
         for task in (self._heartbeat, self._listener):
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
