@@ -97,7 +97,7 @@ def sparkroom_env(db_url: str, redis_url: str, layer: str = "pubsub") -> dict[st
 @contextmanager
 def daphne(env: dict[str, str]):
     port = free_port()
-    cmd = [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "workspace.asgi:application"]
+    cmd = [sys.executable, "-m", "workspace.serve", "-v", "0", "-b", "127.0.0.1", "-p", str(port)]
     with process(cmd, env, port) as proc:
         yield proc, f"ws://127.0.0.1:{port}/ws/yjs"
 

@@ -273,7 +273,7 @@ async def run_reference(fake: FakeModel, tps: float, tokens: int) -> list[float]
 @contextmanager
 def daphne(env: dict[str, str]):
     port = free_port()
-    cmd = [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "workspace.asgi:application"]
+    cmd = [sys.executable, "-m", "workspace.serve", "-v", "0", "-b", "127.0.0.1", "-p", str(port)]
     with process(cmd, env, port) as proc:
         os.environ["BENCH_DAPHNE_PID"] = str(proc.pid)
         yield f"http://127.0.0.1:{port}"

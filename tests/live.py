@@ -72,7 +72,7 @@ def daphne_server(**env: str):
     port = free_port()
     log = open(ROOT / "test-artifacts" / f"daphne-{port}.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "workspace.asgi:application"],
+        [sys.executable, "-m", "workspace.serve", "-b", "127.0.0.1", "-p", str(port)],
         cwd=ROOT,
         env=child_env(**env),
         stdout=log,

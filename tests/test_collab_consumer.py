@@ -164,7 +164,7 @@ async def test_oversized_frame_is_refused(workspace_with_file, user, settings):
     await client.flush()
     with pytest.raises(ConnectionError):
         await client.pump_until(lambda: False, timeout=2)
-    assert client.closed_code == 1009
+    assert client.closed_code == 4413
     assert await database_sync_to_async(store.load_text)(node.id) == "print('hi')\n"
     await client.close()
 
@@ -175,7 +175,7 @@ async def test_text_frame_is_refused(workspace_with_file, user):
     await client.comm.send_to(text_data="hello")
     with pytest.raises(ConnectionError):
         await client.pump_until(lambda: False, timeout=2)
-    assert client.closed_code == 1003
+    assert client.closed_code == 4415
     await client.close()
 
 

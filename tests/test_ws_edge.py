@@ -17,7 +17,6 @@ from django.test import Client
 from pycrdt import Doc, Text
 from twisted.internet import tcp
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosedError
 
 from tests.wsjson import joined
 from tests.yclient import YClient
@@ -484,12 +483,6 @@ async def test_burst_of_megabytes_reaches_a_slow_reading_client_byte_identical(
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.redis
-@pytest.mark.xfail(
-    raises=ConnectionClosedError,
-    strict=True,
-    reason="Daphne's default --websocket-max-message-size (1 MiB) also caps what the server sends: the sync step 2 "
-    "of a document over 1 MiB raises PayloadExceededError in the consumer and the client is closed with 1011",
-)
 async def test_client_joining_a_document_over_one_mib_receives_all_of_it(live_server_url, workspace_with_file, user):
     _, node = workspace_with_file
     url = room_url(live_server_url, node.id, user.id)

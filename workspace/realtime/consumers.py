@@ -13,7 +13,7 @@ import logging
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from workspace.collab.access import CLOSE_FORBIDDEN, CLOSE_TOO_BIG, CLOSE_UNAUTHENTICATED
+from workspace.collab.access import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
 from workspace.consumer_base import DirectDispatchWebsocketConsumer
 from workspace.projects.models import role_at_least
 from workspace.projects.services import role_of
@@ -66,7 +66,8 @@ class WorkspaceConsumer(DirectDispatchWebsocketConsumer):
             return
         raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
         if len(raw) > settings.REALTIME_MAX_JSON_BYTES:
-            await self.close(code=CLOSE_TOO_BIG, reason="message too large")
+            limit = settings.REALTIME_MAX_JSON_BYTES
+            await self.send_json({"type": "error", "message": f"message too large (limit {limit} bytes)"})
             return
         try:
             data = json.loads(raw)
