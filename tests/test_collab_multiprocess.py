@@ -26,7 +26,7 @@ def kill_hard(server_url: str) -> None:
     """SIGKILL the Daphne child serving `server_url`: no shutdown hooks, like a crashed process."""
     port = server_url.rsplit(":", 1)[1]
     for child in psutil.Process().children(recursive=True):
-        if "daphne" in child.cmdline() and port in child.cmdline():
+        if "workspace.serve" in child.cmdline() and port in child.cmdline():
             os.kill(child.pid, signal.SIGKILL)
             child.wait(10)
             return

@@ -117,6 +117,8 @@ class _LoopConnection:
         self._publisher: asyncio.Task | None = None
         self._reader: asyncio.Task | None = None
         self._confirmations: dict[bytes, list[asyncio.Future]] = {}
+        # Redis channel -> its SUBSCRIBE in flight or done; every local member awaits the same one.
+        self._subscriptions: dict[bytes, asyncio.Task] = {}
         # Only for the subscriber connection's writes (SUBSCRIBE/UNSUBSCRIBE): never held across a read.
         self._subscription_lock = asyncio.Lock()
 
@@ -151,17 +153,30 @@ class _LoopConnection:
     # Subscribing -----------------------------------------------------------------------------------
     async def open_channel(self, channel: str, key: bytes) -> None:
         self.queues.setdefault(channel, asyncio.Queue())
-        self.targets.setdefault(key, set()).add(channel)
-        await self._subscribe(key)
+        try:
+            await self.join(key, channel)
+        except BaseException:
+            self.queues.pop(channel, None)
+            raise
 
     async def join(self, key: bytes, channel: str) -> None:
+        """Returns once the Redis subscription of `key` is confirmed, also for a member joining while it is pending."""
         if channel not in self.queues:
             raise RuntimeError(f"group_add() needs a channel of this process (from new_channel()), not {channel!r}")
         members = self.targets.setdefault(key, set())
-        first = not members
         members.add(channel)
-        if first:
-            await self._subscribe(key)
+        subscribed = self._subscriptions.get(key)
+        if subscribed is None:
+            subscribed = self._subscriptions[key] = asyncio.get_running_loop().create_task(self._subscribe(key))
+        try:
+            await asyncio.shield(subscribed)  # a cancelled joiner must not cancel the others' subscription
+        except BaseException:
+            members.discard(channel)
+            if not members:
+                self.targets.pop(key, None)
+                if self._subscriptions.get(key) is subscribed:
+                    del self._subscriptions[key]
+            raise
 
     async def leave(self, key: bytes, channel: str) -> None:
         members = self.targets.get(key)
@@ -170,6 +185,7 @@ class _LoopConnection:
         members.discard(channel)
         if not members:
             del self.targets[key]
+            self._subscriptions.pop(key, None)
             await self._unsubscribe(key)
 
     async def _subscribe(self, key: bytes) -> None:
@@ -248,5 +264,8 @@ class _LoopConnection:
             await self.pubsub.aclose()
         with contextlib.suppress(Exception):
             await self.redis.aclose()
+        for subscribing in self._subscriptions.values():
+            subscribing.cancel()
+        self._subscriptions.clear()
         self.queues.clear()
         self.targets.clear()

@@ -1,0 +1,191 @@
+"""UpdateWriter: group commit of document updates (one INSERT per batch, waiters, failures, reconnects, loops)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+
+import psycopg
+import pytest
+from channels.db import database_sync_to_async
+from django.db import IntegrityError, connection, connections
+
+from workspace.collab import writer as writer_module
+from workspace.collab.models import DocUpdate
+from workspace.collab.writer import MAX_BATCH, UpdateWriter
+from workspace.projects.models import FileNode
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the writer's own psycopg connection exists on PostgreSQL only"
+)
+
+
+@pytest.fixture
+def update_writer():
+    """A writer of the test's own, so nothing of the process-wide one (or of another test) leaks in."""
+    writer = UpdateWriter()
+    yield writer
+    writer.close_sync()
+
+
+@pytest.fixture
+def batches(monkeypatch, update_writer) -> list[int]:
+    """The size of every batch written: one INSERT statement (one executemany on SQLite) each."""
+    sizes: list[int] = []
+    if connection.vendor == "postgresql":
+        original = update_writer._write_postgresql
+
+        async def counting(rows):
+            sizes.append(len(rows))
+            await original(rows)
+
+        monkeypatch.setattr(update_writer, "_write_postgresql", counting)
+    else:
+        original_sync = writer_module._write_batch_sync
+
+        def counting_sync(items):
+            sizes.append(len(items))
+            original_sync(items)
+
+        monkeypatch.setattr(writer_module, "_write_batch_sync", counting_sync)
+    return sizes
+
+
+def stored(file_id: int) -> list[bytes]:
+    return [
+        bytes(data) for data in DocUpdate.objects.filter(file_id=file_id).order_by("id").values_list("data", flat=True)
+    ]
+
+
+def missing_file_id() -> int:
+    return (FileNode.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1_000_000
+
+
+def connection_params() -> dict:
+    params = connections["default"].get_connection_params()
+    for django_only in ("cursor_factory", "context"):
+        params.pop(django_only, None)
+    return params
+
+
+@pytest.mark.embedded
+async def test_concurrent_updates_are_each_stored_exactly_once_in_few_batches(
+    workspace_with_file, update_writer, batches
+):
+    _, node = workspace_with_file
+    before = await database_sync_to_async(stored)(node.id)
+    total = 2 * MAX_BATCH + 100
+    updates = [f"update-{i}".encode() + bytes([i % 256]) for i in range(total)]
+
+    results = await asyncio.gather(*(update_writer.persist(node.id, update) for update in updates))
+
+    assert results == [None] * total
+    after = await database_sync_to_async(stored)(node.id)
+    assert after[: len(before)] == before
+    assert Counter(after[len(before) :]) == Counter(updates)  # all of them, none twice
+    assert sum(batches) == total
+    assert 3 <= len(batches) < total / 10, batches  # group commit, in batches of at most MAX_BATCH
+    assert max(batches) <= MAX_BATCH
+
+
+@pytest.mark.embedded
+async def test_a_failing_batch_fails_every_waiter_and_later_updates_are_still_written(
+    workspace_with_file, update_writer, batches
+):
+    _, node = workspace_with_file
+    bad_file_id = await database_sync_to_async(missing_file_id)()
+    before = await database_sync_to_async(stored)(node.id)
+
+    results = await asyncio.gather(
+        update_writer.persist(node.id, b"good-1"),
+        update_writer.persist(bad_file_id, b"orphan"),  # violates the foreign key to FileNode
+        update_writer.persist(node.id, b"good-2"),
+        return_exceptions=True,
+    )
+
+    assert batches == [3]  # one batch...
+    for result in results:  # ...whose waiters all learn that it failed
+        assert isinstance(result, IntegrityError | psycopg.IntegrityError), result
+    assert await database_sync_to_async(stored)(node.id) == before  # and nothing of it was stored
+
+    await update_writer.persist(node.id, b"after-failure")
+    await asyncio.gather(*(update_writer.persist(node.id, f"later-{i}".encode()) for i in range(10)))
+    assert await database_sync_to_async(stored)(node.id) == [
+        *before,
+        b"after-failure",
+        *(f"later-{i}".encode() for i in range(10)),
+    ]
+
+
+@postgresql_only
+@pytest.mark.parametrize("how", ["pgconn-finish", "pg-terminate-backend"])
+async def test_a_connection_closed_behind_the_writers_back_is_replaced(workspace_with_file, update_writer, how, caplog):
+    _, node = workspace_with_file
+    await update_writer.persist(node.id, b"before")
+    old = update_writer._connection
+    old_pid = old.info.backend_pid
+
+    if how == "pgconn-finish":
+        old.pgconn.finish()
+    else:
+        # The writer's connection still looks open: its next execute fails and the writer retries on a new one.
+        async with await psycopg.AsyncConnection.connect(**connection_params(), autocommit=True) as admin:
+            cursor = await admin.execute("SELECT pg_terminate_backend(%s)", [old_pid])
+            assert (await cursor.fetchone())[0] is True
+            for _ in range(100):
+                cursor = await admin.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [old_pid])
+                if (await cursor.fetchone())[0] == 0:
+                    break
+                await asyncio.sleep(0.02)
+        assert not old.closed
+
+    with caplog.at_level(logging.WARNING, logger="workspace.collab.writer"):
+        await update_writer.persist(node.id, b"after")
+
+    assert update_writer._connection is not old
+    assert update_writer._connection.info.backend_pid != old_pid
+    assert (await database_sync_to_async(stored)(node.id))[-2:] == [b"before", b"after"]
+    if how == "pg-terminate-backend":
+        assert "lost its database connection" in caplog.text  # the retry, not a failure
+
+
+@postgresql_only
+async def test_close_sync_closes_the_connection_and_the_next_persist_opens_a_new_one(
+    workspace_with_file, update_writer
+):
+    _, node = workspace_with_file
+    await update_writer.persist(node.id, b"one")
+    first = update_writer._connection
+    assert first is not None and not first.closed
+
+    update_writer.close_sync()
+    assert first.closed and update_writer._connection is None
+    update_writer.close_sync()  # twice is harmless
+
+    await update_writer.persist(node.id, b"two")
+    second = update_writer._connection
+    assert second is not None and second is not first and not second.closed
+    assert (await database_sync_to_async(stored)(node.id))[-2:] == [b"one", b"two"]
+
+
+@pytest.mark.embedded
+def test_persist_on_a_new_event_loop_starts_over_on_that_loop(workspace_with_file, update_writer, batches):
+    _, node = workspace_with_file
+    before = stored(node.id)
+
+    async def persist_all(tag: str) -> tuple[asyncio.AbstractEventLoop, object]:
+        await asyncio.gather(*(update_writer.persist(node.id, f"{tag}-{i}".encode()) for i in range(20)))
+        return asyncio.get_running_loop(), update_writer._connection
+
+    first_loop, first_connection = asyncio.run(persist_all("loop-1"))
+    second_loop, second_connection = asyncio.run(persist_all("loop-2"))
+
+    assert first_loop is not second_loop and update_writer._loop is second_loop
+    if connection.vendor == "postgresql":
+        assert first_connection.closed  # a connection bound to the finished loop is not reused
+        assert second_connection is not first_connection and not second_connection.closed
+    assert stored(node.id) == [*before, *(f"loop-{n}-{i}".encode() for n in (1, 2) for i in range(20))]
+    assert sum(batches) == 40 and len(batches) < 40
