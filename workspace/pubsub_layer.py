@@ -30,6 +30,8 @@ import msgpack
 from channels.layers import BaseChannelLayer
 from redis import asyncio as aioredis
 
+from workspace.futures import settle
+
 logger = logging.getLogger(__name__)
 
 RECONNECT_PAUSE_SECONDS = 0.2
@@ -142,13 +144,7 @@ class _LoopConnection:
                     await pipe.execute()
             except Exception as exc:  # noqa: BLE001 - handed to every sender of the batch
                 error = exc
-            for *_, sent in batch:
-                if sent.done():
-                    continue
-                if error is None:
-                    sent.set_result(None)
-                else:
-                    sent.set_exception(error)
+            settle((sent for *_, sent in batch), error)
 
     # Subscribing -----------------------------------------------------------------------------------
     async def open_channel(self, channel: str, key: bytes) -> None:
@@ -252,9 +248,7 @@ class _LoopConnection:
 
     async def close(self) -> None:
         outbox, self._outbox = self._outbox, []
-        for *_, sent in outbox:
-            if not sent.done():
-                sent.set_exception(ConnectionError("channel layer closed"))
+        settle((sent for *_, sent in outbox), ConnectionError("channel layer closed"))
         for task in (self._reader, self._publisher):
             if task is not None and not task.done():
                 task.cancel()

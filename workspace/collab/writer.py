@@ -23,6 +23,7 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from workspace.collab.models import DocUpdate
+from workspace.futures import settle
 
 logger = logging.getLogger(__name__)
 
@@ -37,16 +38,6 @@ def _write_batch_sync(items: list[tuple[int, bytes]]) -> None:
     created_at = connection.ops.adapt_datetimefield_value(timezone.now())
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.executemany(sql, [(file_id, data, created_at) for file_id, data in items])
-
-
-def _settle(batch: list[Pending], error: BaseException | None) -> None:
-    for *_, future in batch:
-        if future.done():
-            continue
-        if error is None:
-            future.set_result(None)
-        else:
-            future.set_exception(error)
 
 
 class UpdateWriter:
@@ -77,9 +68,9 @@ class UpdateWriter:
                 else:
                     await database_sync_to_async(_write_batch_sync)(rows)
             except Exception as exc:  # noqa: BLE001 - every waiter must learn about the failure
-                _settle(batch, exc)
+                settle((future for *_, future in batch), exc)
             else:
-                _settle(batch, None)
+                settle((future for *_, future in batch), None)
 
     async def _write_postgresql(self, rows: list[tuple[int, bytes]]) -> None:
         """One transaction; on a broken connection, once more on a new one (a stored update applies idempotently)."""

@@ -13,6 +13,7 @@ death with the worker (PDEATHSIG), so a killed worker leaves no orphan command b
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import os
@@ -208,8 +209,11 @@ def run_command(
             except subprocess.TimeoutExpired:
                 continue
     except BaseException:
-        # E.g. Celery's soft time limit firing inside the wait: never leave the command running.
+        # E.g. Celery's soft time limit firing inside the wait: never leave the command running, and report the
+        # job only once it is gone (bwrap's sandboxed processes follow it through --die-with-parent).
         _kill_group(proc)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
         raise
     proc.wait()
     # Grandchildren that outlived the shell still hold the pipe open; they go with the group.
