@@ -266,3 +266,30 @@ async def test_removed_member_is_closed_and_demoted_editor_stops_writing(workspa
     assert await database_sync_to_async(store.load_text)(node.id) == "print('hi')\n"
     await d.close()
     await r.close()
+
+
+async def test_access_is_rechecked_with_one_query_per_room_for_all_its_clients(
+    workspace_with_file, user, settings, monkeypatch
+):
+    from workspace.collab import access, rooms
+
+    settings.COLLAB_ACCESS_RECHECK_SECONDS = 0.2
+    workspace, node = workspace_with_file
+    others = [await database_sync_to_async(make_user)(name) for name in ("ann", "ben")]
+    for other in others:
+        await database_sync_to_async(make_member)(workspace, other, "editor")
+    calls: list[set[int]] = []
+
+    def counting_roles(user_ids, file_id):
+        calls.append(set(user_ids))
+        return access.current_roles(user_ids, file_id)
+
+    monkeypatch.setattr(rooms, "current_roles", counting_roles)
+    clients = [await connected(node.id, someone) for someone in (user, *others)]
+    await asyncio.sleep(0.5)
+    assert 1 <= len(calls) <= 3  # one per interval, not one per client and interval
+    assert calls[-1] == {user.id, *(other.id for other in others)}
+    await clients[0].insert(0, "# still an editor\n")
+    await clients[1].pump_until(lambda: "still an editor" in str(clients[1].text))
+    for client in clients:
+        await client.close()

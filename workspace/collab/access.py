@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
@@ -46,9 +47,11 @@ def resolve_access(user, file_id: int, token: str | None) -> RoomAccess:
     return RoomAccess(user.id, user.username, node.workspace_id, role)
 
 
-def current_role(user_id: int, file_id: int) -> str | None:
-    """The role a user holds now in the workspace of a file (None: removed, or the file is gone)."""
+def current_roles(user_ids: Collection[int], file_id: int) -> dict[int, str]:
+    """The roles the given users hold now in the workspace of a file; a user left out was removed (or the file is
+    gone). One query for a whole room, whatever its number of clients."""
     workspace_id = FileNode.objects.filter(id=file_id).values_list("workspace_id", flat=True).first()
-    if workspace_id is None:
-        return None
-    return Membership.objects.filter(workspace_id=workspace_id, user_id=user_id).values_list("role", flat=True).first()
+    if workspace_id is None or not user_ids:
+        return {}
+    memberships = Membership.objects.filter(workspace_id=workspace_id, user_id__in=set(user_ids))
+    return dict(memberships.values_list("user_id", "role"))

@@ -20,7 +20,6 @@ from workspace.collab.access import (
     CLOSE_MALFORMED,
     CLOSE_TOO_BIG,
     CLOSE_UNSUPPORTED,
-    current_role,
     resolve_access,
 )
 from workspace.collab.rooms import room_group
@@ -41,6 +40,8 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
     # (An alias that is not configured makes Channels skip the per-consumer channel and its receive loop.)
     channel_layer_alias = "ydoc-consumers-use-their-room-channel"
     room: rooms.Room | None = None
+    user_id: int | None = None
+    revoked = False
 
     async def connect(self) -> None:
         self.channel_name = f"ydoc-client.{uuid.uuid4().hex}"  # identifies this client as an update's origin
@@ -56,7 +57,7 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
             await self.close(code=self.access.close_code, reason=self.access.reason)
             return
         self.can_write = role_at_least(self.access.role, Role.EDITOR)
-        self.access_check = asyncio.ensure_future(self._recheck_access_periodically())
+        self.user_id = self.access.user_id
         # The room subscribes to the group before loading, so no update falls between load and subscription.
         self.room = await rooms.acquire(self.file_id, self)
         await self.send(bytes_data=protocol.sync_step1(self.room.doc.get_state()))
@@ -67,33 +68,26 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
         try:
             await super().__call__(scope, receive, send)
         finally:
-            self._stop_access_check()
             # Ended without `disconnect` (e.g. the application was cancelled): still leave the room, so no
             # room reader outlives its connection (a receive pending on a finished loop wedges the layer).
             room, self.room = self.room, None
             if room is not None and rooms.release(room, self):
                 asyncio.ensure_future(room.close())
 
-    async def _recheck_access_periodically(self) -> None:
-        """A removed member is closed and a demoted editor stops writing within COLLAB_ACCESS_RECHECK_SECONDS."""
-        while True:
-            await asyncio.sleep(settings.COLLAB_ACCESS_RECHECK_SECONDS)
-            role = await database_sync_to_async(current_role)(self.access.user_id, self.file_id)
-            if role is None:
+    async def apply_role(self, role: str | None) -> None:
+        """From the room's periodic access check: a removed member is closed, a demoted editor stops writing."""
+        if role is None:
+            self.can_write = False
+            if not self.revoked:
+                self.revoked = True
                 await self.close(code=CLOSE_FORBIDDEN, reason="access revoked")
-                return
-            self.can_write = role_at_least(role, Role.EDITOR)
-
-    def _stop_access_check(self) -> None:
-        check = getattr(self, "access_check", None)
-        if check is not None:
-            check.cancel()
+            return
+        self.can_write = role_at_least(role, Role.EDITOR)
 
     async def send_frame(self, frame: bytes) -> None:
         await self.base_send({"type": "websocket.send", "bytes": frame})
 
     async def disconnect(self, code: int) -> None:
-        self._stop_access_check()
         room, self.room = self.room, None
         if room is None:
             return

@@ -20,9 +20,11 @@ from typing import Protocol
 
 from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
+from django.conf import settings
 from pycrdt import Doc, TransactionEvent, merge_updates
 
 from workspace.collab import protocol, store
+from workspace.collab.access import current_roles
 from workspace.collab.ydoc import new_doc
 
 logger = logging.getLogger(__name__)
@@ -36,8 +38,12 @@ MERGED_ORIGIN = "ydoc-merged"
 
 class RoomClient(Protocol):
     channel_name: str
+    user_id: int | None
 
     async def send_frame(self, frame: bytes) -> None: ...
+
+    async def apply_role(self, role: str | None) -> None:
+        """The client's current role from the room's periodic check (None: no longer a member)."""
 
 
 _MSG_ID_PREFIX = uuid.uuid4().hex[:12]
@@ -87,6 +93,7 @@ class Room:
         self._deliveries: list[tuple[bytes, bytes, str | None]] = []
         self._sender: asyncio.Task | None = None
         self._reader: asyncio.Task | None = None
+        self._access_check: asyncio.Task | None = None
         doc.observe(self._on_transaction)
 
     @property
@@ -223,7 +230,30 @@ class Room:
             if part:
                 self.doc.apply_update(part)
 
+    # Access ----------------------------------------------------------------------------------------
+    async def _check_access_periodically(self) -> None:
+        """Removed members are closed and demoted editors stop writing within COLLAB_ACCESS_RECHECK_SECONDS:
+        one query per room and interval (a check per connection cost 1,000 queries per interval at 1,000 clients)."""
+        while True:
+            await asyncio.sleep(settings.COLLAB_ACCESS_RECHECK_SECONDS)
+            clients = list(self.clients.values())
+            user_ids = {client.user_id for client in clients if client.user_id is not None}
+            try:
+                roles = await database_sync_to_async(current_roles)(user_ids, self.file_id)
+            except Exception:  # noqa: BLE001 - e.g. the database is restarting: check again next interval
+                logger.warning("room %s: access check failed", self.file_id, exc_info=True)
+                continue
+            for client in clients:
+                if client.channel_name in self.clients:
+                    await client.apply_role(roles.get(client.user_id))
+
+    def start_access_checks(self) -> None:
+        if self._access_check is None:
+            self._access_check = asyncio.get_running_loop().create_task(self._check_access_periodically())
+
     async def close(self) -> None:
+        if self._access_check is not None:
+            self._access_check.cancel()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -286,6 +316,7 @@ async def acquire(file_id: int, client: RoomClient) -> Room:
                 await room.close()
                 raise
             _rooms[file_id] = room
+            room.start_access_checks()
         room.clients[client.channel_name] = client
         return room
 
@@ -304,6 +335,8 @@ def release(room: Room, client: RoomClient) -> bool:
     _locks.pop(room.file_id, None)
     if room._reader is not None:
         room._reader.cancel()
+    if room._access_check is not None:
+        room._access_check.cancel()
     return True
 
 
