@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from contextlib import asynccontextmanager
 
 import pytest
 from channels.db import database_sync_to_async
@@ -62,6 +63,18 @@ def spark_env(fake: FakeModelServer) -> dict[str, str]:
     return {"SPARK_BASE_URL": fake.base_url, "SPARK_MODEL": MODEL, "SPARK_API_KEY": "", "SPARK_TIMEOUT": "30"}
 
 
+@asynccontextmanager
+async def channels_on_two_processes(fake: FakeModelServer, workspace_id: int, user):
+    """The user's workspace channel on each of two Daphne processes that share the database and Redis."""
+    cookie = await database_sync_to_async(session_cookie)(user)
+    with daphne_server(**spark_env(fake)) as server_a, daphne_server(**spark_env(fake)) as server_b:
+        async with (
+            workspace_channel(server_a, workspace_id, cookie) as a,
+            workspace_channel(server_b, workspace_id, cookie) as b,
+        ):
+            yield Channel(a), Channel(b)
+
+
 async def request_edit(channel: Channel, file_id: int) -> int:
     await channel.send(
         {"type": "spark.request", "file_id": file_id, "instruction": "add a line", "selection": {"start": 0}}
@@ -74,20 +87,14 @@ async def request_edit(channel: Channel, file_id: int) -> int:
 async def test_stop_sent_to_another_process_cancels_the_stream_at_once(workspace_with_file, user, slow_model):
     workspace, node = workspace_with_file
     slow_model.script(FakeResponse(tokens=[f"tok{i} " for i in range(2000)], tokens_per_second=50))
-    cookie = await database_sync_to_async(session_cookie)(user)
-    with daphne_server(**spark_env(slow_model)) as server_a, daphne_server(**spark_env(slow_model)) as server_b:
-        async with (
-            workspace_channel(server_a, workspace.id, cookie) as a,
-            workspace_channel(server_b, workspace.id, cookie) as b,
-        ):
-            on_a, on_b = Channel(a), Channel(b)
-            request_id = await request_edit(on_a, node.id)
-            await on_a.wait_for(lambda m: m["type"] == "spark.progress" and m.get("id") == request_id)
-            await on_b.send({"type": "spark.cancel", "id": request_id})
-            queued = await on_b.wait_for(lambda m: m["type"] in ("spark.cancel.ok", "error"))
-            assert queued["type"] == "spark.cancel.ok", queued
-            done = await on_a.wait_for(lambda m: m["type"] in ("spark.done", "spark.failed") and m["id"] == request_id)
-            assert done["status"] == "cancelled"
+    async with channels_on_two_processes(slow_model, workspace.id, user) as (on_a, on_b):
+        request_id = await request_edit(on_a, node.id)
+        await on_a.wait_for(lambda m: m["type"] == "spark.progress" and m.get("id") == request_id)
+        await on_b.send({"type": "spark.cancel", "id": request_id})
+        queued = await on_b.wait_for(lambda m: m["type"] in ("spark.cancel.ok", "error"))
+        assert queued["type"] == "spark.cancel.ok", queued
+        done = await on_a.wait_for(lambda m: m["type"] in ("spark.done", "spark.failed") and m["id"] == request_id)
+        assert done["status"] == "cancelled"
     row = await database_sync_to_async(SparkRequest.objects.get)(id=request_id)
     assert row.status == "cancelled"
     assert row.tokens < 2000  # stopped long before the 40 s the stream would have taken
@@ -96,18 +103,12 @@ async def test_stop_sent_to_another_process_cancels_the_stream_at_once(workspace
 async def test_reject_sent_to_another_process_removes_exactly_the_ai_text(workspace_with_file, user, slow_model):
     workspace, node = workspace_with_file
     slow_model.script(FakeResponse(tokens=["# from ", "the ", "model\n"], tokens_per_second=200))
-    cookie = await database_sync_to_async(session_cookie)(user)
-    with daphne_server(**spark_env(slow_model)) as server_a, daphne_server(**spark_env(slow_model)) as server_b:
-        async with (
-            workspace_channel(server_a, workspace.id, cookie) as a,
-            workspace_channel(server_b, workspace.id, cookie) as b,
-        ):
-            on_a, on_b = Channel(a), Channel(b)
-            request_id = await request_edit(on_a, node.id)
-            await on_a.wait_for(lambda m: m["type"] == "spark.done" and m["id"] == request_id)
-            assert await database_sync_to_async(store.load_text)(node.id) == "# from the model\nprint('hi')\n"
-            await on_b.send({"type": "spark.reject", "id": request_id})
-            settled = await on_a.wait_for(lambda m: m["type"] == "spark.settled" and m["id"] == request_id)
-            assert settled["status"] == "rejected"
+    async with channels_on_two_processes(slow_model, workspace.id, user) as (on_a, on_b):
+        request_id = await request_edit(on_a, node.id)
+        await on_a.wait_for(lambda m: m["type"] == "spark.done" and m["id"] == request_id)
+        assert await database_sync_to_async(store.load_text)(node.id) == "# from the model\nprint('hi')\n"
+        await on_b.send({"type": "spark.reject", "id": request_id})
+        settled = await on_a.wait_for(lambda m: m["type"] == "spark.settled" and m["id"] == request_id)
+        assert settled["status"] == "rejected"
     assert await database_sync_to_async(store.load_text)(node.id) == "print('hi')\n"
     assert (await database_sync_to_async(SparkRequest.objects.get)(id=request_id)).status == "rejected"
