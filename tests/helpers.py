@@ -11,6 +11,16 @@ def make_user(username: str):
     return get_user_model().objects.create_user(username=username, password=PASSWORD)
 
 
+def login_session_key(user) -> str:
+    """A logged-in session for `user`, as the value of the session cookie."""
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client.cookies[settings.SESSION_COOKIE_NAME].value
+
+
 def make_member(workspace, user, role: str):
     from workspace.projects.models import Membership
 

@@ -12,10 +12,10 @@ from contextlib import asynccontextmanager
 
 import pytest
 from channels.db import database_sync_to_async
-from django.test import Client
 from websockets.asyncio.client import connect
 
 from tests.fake_openai import FakeModelServer, FakeResponse
+from tests.helpers import login_session_key
 from tests.live import daphne_server
 from workspace.collab import store
 from workspace.spark.models import SparkRequest
@@ -23,12 +23,6 @@ from workspace.spark.models import SparkRequest
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 
 MODEL = "fake-spark"
-
-
-def session_cookie(user) -> str:
-    client = Client()
-    client.force_login(user)
-    return client.cookies["sessionid"].value
 
 
 class Channel:
@@ -66,7 +60,7 @@ def spark_env(fake: FakeModelServer) -> dict[str, str]:
 @asynccontextmanager
 async def channels_on_two_processes(fake: FakeModelServer, workspace_id: int, user):
     """The user's workspace channel on each of two Daphne processes that share the database and Redis."""
-    cookie = await database_sync_to_async(session_cookie)(user)
+    cookie = await database_sync_to_async(login_session_key)(user)
     with daphne_server(**spark_env(fake)) as server_a, daphne_server(**spark_env(fake)) as server_b:
         async with (
             workspace_channel(server_a, workspace_id, cookie) as a,

@@ -13,11 +13,11 @@ import channels.consumer
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
-from django.test import Client
 from pycrdt import Doc, Text
 from twisted.internet import tcp
 from websockets.asyncio.client import connect
 
+from tests.helpers import login_session_key
 from tests.wsjson import joined
 from tests.yclient import YClient
 from tests.ywebsockets import room_url
@@ -110,9 +110,7 @@ async def test_direct_dispatch_refuses_messages_without_a_handler_with_value_err
 
 @pytest.fixture
 def session_key(user) -> str:
-    client = Client()
-    client.force_login(user)
-    return client.cookies[settings.SESSION_COOKIE_NAME].value
+    return login_session_key(user)
 
 
 def cookie_header(session_key: str) -> list[tuple[bytes, bytes]]:

@@ -80,7 +80,7 @@ class RedisPubSubLayer(BaseChannelLayer):
         connection = self._connection()
         if channel not in connection.queues:
             await connection.open_channel(channel, self._channel_key(channel))
-        return await connection.receive(channel, self._channel_key(channel))
+        return await connection.receive(channel)
 
     async def group_add(self, group: str, channel: str) -> None:
         self.require_valid_group_name(group)
@@ -205,16 +205,16 @@ class _LoopConnection:
             with contextlib.suppress(Exception):  # a lost connection has no subscriptions left to end
                 await self.pubsub.unsubscribe(key)
 
-    async def receive(self, channel: str, key: bytes) -> dict:
+    async def receive(self, channel: str) -> dict:
         try:
             data = await self.queues[channel].get()
         except asyncio.CancelledError:
             # Clean up in a task of its own: nothing here may wait on Redis while being cancelled.
-            asyncio.get_running_loop().create_task(self._close_channel(channel, key))
+            asyncio.get_running_loop().create_task(self._close_channel(channel))
             raise
         return msgpack.unpackb(data, raw=False)
 
-    async def _close_channel(self, channel: str, key: bytes) -> None:
+    async def _close_channel(self, channel: str) -> None:
         self.queues.pop(channel, None)
         for group_key in [k for k, members in self.targets.items() if channel in members]:
             await self.leave(group_key, channel)

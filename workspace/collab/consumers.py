@@ -40,7 +40,6 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
     # (An alias that is not configured makes Channels skip the per-consumer channel and its receive loop.)
     channel_layer_alias = "ydoc-consumers-use-their-room-channel"
     room: rooms.Room | None = None
-    user_id: int | None = None
     revoked = False
 
     async def connect(self) -> None:
@@ -57,7 +56,6 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
             await self.close(code=self.access.close_code, reason=self.access.reason)
             return
         self.can_write = role_at_least(self.access.role, Role.EDITOR)
-        self.user_id = self.access.user_id
         # The room subscribes to the group before loading, so no update falls between load and subscription.
         self.room = await rooms.acquire(self.file_id, self)
         await self.send(bytes_data=protocol.sync_step1(self.room.doc.get_state()))
@@ -73,6 +71,11 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
             room, self.room = self.room, None
             if room is not None and rooms.release(room, self):
                 asyncio.ensure_future(room.close())
+
+    @property
+    def user_id(self) -> int | None:
+        """Whose connection this is (rooms check all their clients' roles by user id)."""
+        return self.access.user_id
 
     async def apply_role(self, role: str | None) -> None:
         """From the room's periodic access check: a removed member is closed, a demoted editor stops writing."""
