@@ -57,6 +57,7 @@ bench: setup migrate
 	$(BIN)/python bench/collab.py
 	$(BIN)/python bench/spark.py
 	$(BIN)/python bench/jobs.py
+	$(BIN)/python bench/pycrdt_append.py
 
 clean:
 	rm -rf $(VENV) frontend/node_modules frontend/static/dist staticfiles

@@ -1,9 +1,9 @@
 """The WebSocket edge's hot path: consumer base class and auth stack without per-frame overhead.
 
-Measured with py-spy under bench/collab.py, three parts of Channels cost more per frame than our code:
+Profiled with py-spy under bench/collab.py, three parts of Channels cost more per frame than our code:
 - `AsyncConsumer.dispatch` (Channels >= 4.2) runs `close_old_connections()` through `sync_to_async`
   before every handler: a round trip to the one shared sync thread per frame, queued behind the
-  database work on that thread (it was a fifth of the event loop and most of the tail latency).
+  database work on that thread (a fifth of the event loop's samples in a py-spy profile).
   Our consumers touch the ORM only through `database_sync_to_async`, which closes stale
   connections itself, in the thread that uses them.
 - `await_many_dispatch` wraps each receive in a task and an `asyncio.wait`, even with one source.

@@ -2,7 +2,7 @@
 
 Twisted buffers every `transport.write()` and sends it when the reactor reports the socket writable:
 per WebSocket frame that is an epoll registration, a wake-up, the send and a deregistration. Under
-fan-out (one Yjs update to 20 clients) that bookkeeping was a third of Daphne's event loop. Here an
+fan-out (one Yjs update to 20 clients) that bookkeeping was a third of Daphne's loop in a py-spy profile. Here an
 idle connection (nothing buffered) tries the socket at once and buffers only what the kernel did not
 take; ordering is unchanged because data is sent directly only when nothing is queued before it.
 TLS connections, and connections that are closing, keep Twisted's buffered path.
