@@ -268,28 +268,42 @@ async def test_removed_member_is_closed_and_demoted_editor_stops_writing(workspa
     await r.close()
 
 
-async def test_access_is_rechecked_with_one_query_per_room_for_all_its_clients(
+async def test_access_of_all_rooms_and_clients_is_rechecked_with_one_database_call_per_interval(
     workspace_with_file, user, settings, monkeypatch
 ):
     from workspace.collab import access, rooms
+    from workspace.projects.services import create_file
 
     settings.COLLAB_ACCESS_RECHECK_SECONDS = 0.2
     workspace, node = workspace_with_file
+    second = await database_sync_to_async(create_file)(workspace, "src/other.py", content="")
     others = [await database_sync_to_async(make_user)(name) for name in ("ann", "ben")]
     for other in others:
         await database_sync_to_async(make_member)(workspace, other, "editor")
-    calls: list[set[int]] = []
+    calls: list[dict[int, set[int]]] = []
 
-    def counting_roles(user_ids, file_id):
-        calls.append(set(user_ids))
-        return access.current_roles(user_ids, file_id)
+    def counting_roles(user_ids_by_file):
+        calls.append({file_id: set(user_ids) for file_id, user_ids in user_ids_by_file.items()})
+        return access.current_roles_by_file(user_ids_by_file)
 
-    monkeypatch.setattr(rooms, "current_roles", counting_roles)
+    monkeypatch.setattr(rooms, "current_roles_by_file", counting_roles)
     clients = [await connected(node.id, someone) for someone in (user, *others)]
+    clients.append(await connected(second.id, others[0]))
     await asyncio.sleep(0.5)
-    assert 1 <= len(calls) <= 3  # one per interval, not one per client and interval
-    assert calls[-1] == {user.id, *(other.id for other in others)}
+    assert 1 <= len(calls) <= 3  # one per interval, not one per room or client and interval
+    assert calls[-1] == {node.id: {user.id, *(other.id for other in others)}, second.id: {others[0].id}}
     await clients[0].insert(0, "# still an editor\n")
     await clients[1].pump_until(lambda: "still an editor" in str(clients[1].text))
     for client in clients:
         await client.close()
+
+
+def test_current_roles_by_file_leaves_out_removed_members_and_missing_files(workspace_with_file, user):
+    from workspace.collab.access import current_roles_by_file
+
+    workspace, node = workspace_with_file
+    viewer = make_user("vic")
+    make_member(workspace, viewer, "viewer")
+    outsider = make_user("olga")
+    roles = current_roles_by_file({node.id: {user.id, viewer.id, outsider.id}, 999_999: {user.id}, node.id + 1: set()})
+    assert roles == {node.id: {user.id: "owner", viewer.id: "viewer"}, 999_999: {}, node.id + 1: {}}

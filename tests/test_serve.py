@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from django.conf import settings
 from websockets.asyncio.client import connect
@@ -41,3 +45,18 @@ async def test_frame_between_daphnes_default_and_the_collab_limit_gets_the_apps_
             while True:
                 await ws.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_TOO_BIG
+
+
+@pytest.mark.embedded
+def test_startup_heap_is_imported_and_frozen_before_daphne_runs():
+    """In a child process (freezing is process-wide): the application is imported, its heap leaves the collector."""
+    code = (
+        "import gc, sys; from workspace.serve import daphne_arguments, freeze_startup_heap; "
+        "freeze_startup_heap(daphne_arguments(['-p', '0'])); "
+        "print(gc.get_freeze_count(), 'workspace.asgi' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["DJANGO_SETTINGS_MODULE"] = "workspace.settings"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, timeout=120)
+    frozen, imported = out.stdout.split()
+    assert int(frozen) > 10_000 and imported == "True"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import subprocess
+import sys
 from collections import Counter
 
 import psycopg
@@ -189,3 +192,99 @@ def test_persist_on_a_new_event_loop_starts_over_on_that_loop(workspace_with_fil
         assert second_connection is not first_connection and not second_connection.closed
     assert stored(node.id) == [*before, *(f"loop-{n}-{i}".encode() for n in (1, 2) for i in range(20))]
     assert sum(batches) == 40 and len(batches) < 40
+
+
+@pytest.mark.embedded
+async def test_then_runs_once_stored_in_queue_order_before_any_waiter_resumes(workspace_with_file, update_writer):
+    _, node = workspace_with_file
+    events: list[str] = []
+
+    async def persist(name: str) -> None:
+        def then() -> None:
+            events.append(f"stored {name}")
+
+        await update_writer.persist(node.id, name.encode(), then=then)
+        events.append(f"resumed {name}")
+
+    await asyncio.gather(*(persist(f"u{i}") for i in range(5)))
+    fanned_out = [event for event in events if event.startswith("stored")]
+    assert fanned_out == [f"stored u{i}" for i in range(5)]
+    assert events.index("stored u4") < min(i for i, event in enumerate(events) if event.startswith("resumed"))
+
+
+@pytest.mark.embedded
+async def test_then_of_a_stored_update_runs_even_when_its_caller_was_cancelled(workspace_with_file, update_writer):
+    _, node = workspace_with_file
+    ran = asyncio.Event()
+    caller = asyncio.ensure_future(update_writer.persist(node.id, b"cancelled-caller", then=ran.set))
+    await asyncio.sleep(0)
+    caller.cancel()
+    await asyncio.wait_for(ran.wait(), 5)
+    assert b"cancelled-caller" in await database_sync_to_async(stored)(node.id)
+
+
+@pytest.mark.embedded
+async def test_then_is_not_run_for_a_failed_batch_and_a_failing_then_does_not_fail_the_waiters(
+    workspace_with_file, update_writer, caplog
+):
+    _, node = workspace_with_file
+    bad_file_id = await database_sync_to_async(missing_file_id)()
+    ran: list[str] = []
+    with pytest.raises((IntegrityError, psycopg.IntegrityError)):
+        await update_writer.persist(bad_file_id, b"orphan", then=lambda: ran.append("orphan"))
+    assert ran == []
+
+    def broken() -> None:
+        raise RuntimeError("fan-out broke")
+
+    with caplog.at_level(logging.ERROR, logger="workspace.collab.writer"):
+        await asyncio.gather(
+            update_writer.persist(node.id, b"a", then=broken),
+            update_writer.persist(node.id, b"b", then=lambda: ran.append("b")),
+        )
+    assert ran == ["b"]
+    assert "fan-out of a stored update failed" in caplog.text
+    assert (await database_sync_to_async(stored)(node.id))[-2:] == [b"a", b"b"]
+
+
+@postgresql_only
+@pytest.mark.parametrize(("setting", "expected"), [("off", "off"), ("on", "on")])
+async def test_writer_connection_commits_with_the_configured_synchronous_commit(
+    workspace_with_file, update_writer, settings, setting, expected
+):
+    settings.COLLAB_PG_SYNCHRONOUS_COMMIT = setting
+    _, node = workspace_with_file
+    await update_writer.persist(node.id, b"x")
+    cursor = await update_writer._connection.execute("SHOW synchronous_commit")
+    assert (await cursor.fetchone())[0] == expected
+
+
+@postgresql_only
+async def test_batches_on_the_event_loop_build_no_django_connection_objects(workspace_with_file, update_writer):
+    """On the event loop every task would get a DatabaseWrapper of its own, garbage for the cycle collector."""
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    _, node = workspace_with_file
+    await update_writer.persist(node.id, b"warm-up")
+    created = []
+    original = BaseDatabaseWrapper.__init__
+
+    def counting_init(self, *args, **kwargs):
+        created.append(self)
+        original(self, *args, **kwargs)
+
+    BaseDatabaseWrapper.__init__ = counting_init
+    try:
+        for i in range(20):
+            await asyncio.ensure_future(update_writer.persist(node.id, f"batch-{i}".encode()))
+    finally:
+        BaseDatabaseWrapper.__init__ = original
+    assert created == []
+
+
+@pytest.mark.embedded
+def test_an_unknown_synchronous_commit_mode_stops_the_settings_with_a_clear_error():
+    env = {**os.environ, "COLLAB_PG_SYNCHRONOUS_COMMIT": "sometimes", "DJANGO_SETTINGS_MODULE": "workspace.settings"}
+    out = subprocess.run([sys.executable, "-c", "import workspace.settings"], capture_output=True, text=True, env=env)
+    assert out.returncode != 0
+    assert "COLLAB_PG_SYNCHRONOUS_COMMIT='sometimes': not a PostgreSQL mode" in out.stderr

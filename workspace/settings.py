@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -172,6 +173,11 @@ COLLAB_MAX_DOC_BYTES = env_int("COLLAB_MAX_DOC_BYTES", 16 * 1024 * 1024)
 COLLAB_COMPACT_EVERY = env_int("COLLAB_COMPACT_EVERY", 500)
 COLLAB_TOKEN_MAX_AGE = env_int("COLLAB_TOKEN_MAX_AGE", 300)
 COLLAB_ACCESS_RECHECK_SECONDS = env_float("COLLAB_ACCESS_RECHECK_SECONDS", 10.0)
+# PostgreSQL commit mode of the update log's writer (see workspace/collab/writer.py): "off" answers once the
+# update is committed in the server, without waiting for the WAL flush to disk; "on" waits for the flush.
+COLLAB_PG_SYNCHRONOUS_COMMIT = os.environ.get("COLLAB_PG_SYNCHRONOUS_COMMIT", "off")
+if COLLAB_PG_SYNCHRONOUS_COMMIT not in ("off", "local", "on", "remote_write", "remote_apply"):
+    raise ImproperlyConfigured(f"COLLAB_PG_SYNCHRONOUS_COMMIT={COLLAB_PG_SYNCHRONOUS_COMMIT!r}: not a PostgreSQL mode")
 REALTIME_MAX_JSON_BYTES = env_int("REALTIME_MAX_JSON_BYTES", 64 * 1024)
 PRESENCE_STALE_SECONDS = env_int("PRESENCE_STALE_SECONDS", 90)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
@@ -47,11 +47,27 @@ def resolve_access(user, file_id: int, token: str | None) -> RoomAccess:
     return RoomAccess(user.id, user.username, node.workspace_id, role)
 
 
-def current_roles(user_ids: Collection[int], file_id: int) -> dict[int, str]:
-    """The roles the given users hold now in the workspace of a file; a user left out was removed (or the file is
-    gone). One query for a whole room, whatever its number of clients."""
-    workspace_id = FileNode.objects.filter(id=file_id).values_list("workspace_id", flat=True).first()
-    if workspace_id is None or not user_ids:
-        return {}
-    memberships = Membership.objects.filter(workspace_id=workspace_id, user_id__in=set(user_ids))
-    return dict(memberships.values_list("user_id", "role"))
+def current_roles_by_file(user_ids_by_file: Mapping[int, Collection[int]]) -> dict[int, dict[int, str]]:
+    """Per file, the roles the given users hold now in the file's workspace; a user left out was removed (or the
+    file is gone). Two queries for all the rooms of a process, whatever their number of clients."""
+    wanted = {file_id: set(user_ids) for file_id, user_ids in user_ids_by_file.items() if user_ids}
+    workspace_of = dict(FileNode.objects.filter(id__in=wanted).values_list("id", "workspace_id"))
+    user_ids = set().union(*(wanted[file_id] for file_id in workspace_of))
+    memberships = Membership.objects.filter(workspace_id__in=set(workspace_of.values()), user_id__in=user_ids)
+    roles = (
+        {
+            (workspace_id, user_id): role
+            for workspace_id, user_id, role in memberships.values_list("workspace_id", "user_id", "role")
+        }
+        if workspace_of
+        else {}
+    )
+    result: dict[int, dict[int, str]] = {}
+    for file_id in user_ids_by_file:
+        workspace_id = workspace_of.get(file_id)
+        result[file_id] = {
+            user_id: roles[(workspace_id, user_id)]
+            for user_id in wanted.get(file_id, ())
+            if (workspace_id, user_id) in roles
+        }
+    return result

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from functools import partial
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
@@ -25,6 +26,7 @@ from workspace.collab.access import (
 from workspace.collab.rooms import room_group
 from workspace.collab.writer import writer
 from workspace.consumer_base import DirectDispatchWebsocketConsumer
+from workspace.daphne_send import direct_binary_sender
 from workspace.projects.models import Role, role_at_least
 
 logger = logging.getLogger(__name__)
@@ -41,6 +43,7 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
     channel_layer_alias = "ydoc-consumers-use-their-room-channel"
     room: rooms.Room | None = None
     revoked = False
+    _send_direct = None
 
     async def connect(self) -> None:
         self.channel_name = f"ydoc-client.{uuid.uuid4().hex}"  # identifies this client as an update's origin
@@ -52,6 +55,7 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
         token = (query.get("token") or [None])[0]
         self.access = await database_sync_to_async(resolve_access)(self.scope.get("user"), self.file_id, token)
         await self.accept()
+        self._send_direct = direct_binary_sender(self.base_send)
         if self.access.close_code is not None:
             await self.close(code=self.access.close_code, reason=self.access.reason)
             return
@@ -87,6 +91,9 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
             return
         self.can_write = role_at_least(role, Role.EDITOR)
 
+    def try_send_frame(self, frame: bytes) -> bool:
+        return self._send_direct is not None and self._send_direct(frame)
+
     async def send_frame(self, frame: bytes) -> None:
         await self.base_send({"type": "websocket.send", "bytes": frame})
 
@@ -98,7 +105,7 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
         if self.awareness_ids:
             gone = [(cid, room.awareness.get(cid, (0, ""))[0] + 1, "null") for cid in self.awareness_ids]
             room.merge_awareness(gone)
-            await self._fan_out(room, "ydoc.awareness", protocol.encode_awareness(gone))
+            await self._fan_out_awareness(room, protocol.encode_awareness(gone))
         if closed:
             await room.close()
             await self._enqueue_compaction()
@@ -134,7 +141,7 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
             self.awareness_ids.update(cid for cid, _, state in entries if state != "null")
             self.room.merge_awareness(entries)
             forward = frame if is_exact(frame, 1, message.payload) else None
-            await self._fan_out(self.room, "ydoc.awareness", message.payload, forward)
+            await self._fan_out_awareness(self.room, message.payload, forward)
         elif message.kind == protocol.MESSAGE_QUERY_AWARENESS:
             await self.send(bytes_data=protocol.awareness(protocol.encode_awareness(self.room.awareness_entries())))
 
@@ -148,27 +155,25 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
         msg_id = rooms.new_msg_id()
         if not room.apply(update, msg_id):
             return
-        await writer.persist(self.file_id, update)
-        await self._fan_out(room, "ydoc.update", update, frame or protocol.sync_update(update), msg_id)
+        # Fanned out by the writer in the event-loop step that learns of the commit, not after this task resumes.
+        fan_out = partial(self._fan_out_stored, room, update, frame or protocol.sync_update(update), msg_id)
+        await writer.persist(self.file_id, update, then=fan_out)
         self.updates_since_compaction += 1
         if self.updates_since_compaction >= settings.COLLAB_COMPACT_EVERY:
             self.updates_since_compaction = 0
             await self._enqueue_compaction()
 
-    async def _fan_out(
-        self, room: rooms.Room, kind: str, payload: bytes, frame: bytes | None = None, msg_id: str | None = None
-    ) -> None:
+    def _fan_out_stored(self, room: rooms.Room, update: bytes, frame: bytes, msg_id: str) -> None:
+        """A stored update to this process's other clients, and queued for the other processes."""
+        room.deliver_update(update, frame, self.channel_name)
+        room.publish({"type": "ydoc.update", "payload": update, "origin": self.channel_name, "msg_id": msg_id})
+
+    async def _fan_out_awareness(self, room: rooms.Room, payload: bytes, frame: bytes | None = None) -> None:
         """Hand to this process's other clients, and queue the message for the other processes."""
-        if msg_id is None:
-            msg_id = rooms.new_msg_id()
-            room.mark_seen(msg_id)
-        if frame is None:
-            frame = protocol.awareness(payload) if kind == "ydoc.awareness" else protocol.sync_update(payload)
-        if kind == "ydoc.update":
-            room.deliver_update(payload, frame, self.channel_name)
-        else:
-            await room.deliver(frame, skip=self.channel_name)
-        room.publish({"type": kind, "payload": payload, "origin": self.channel_name, "msg_id": msg_id})
+        msg_id = rooms.new_msg_id()
+        room.mark_seen(msg_id)
+        await room.deliver(frame or protocol.awareness(payload), skip=self.channel_name)
+        room.publish({"type": "ydoc.awareness", "payload": payload, "origin": self.channel_name, "msg_id": msg_id})
 
     async def _enqueue_compaction(self) -> None:
         from tasks.collab import compact_document

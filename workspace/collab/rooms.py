@@ -15,7 +15,7 @@ import itertools
 import json
 import logging
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import Protocol
 
 from channels.db import database_sync_to_async
@@ -24,7 +24,7 @@ from django.conf import settings
 from pycrdt import Doc, TransactionEvent, merge_updates
 
 from workspace.collab import protocol, store
-from workspace.collab.access import current_roles
+from workspace.collab.access import current_roles_by_file
 from workspace.collab.ydoc import new_doc
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,9 @@ MERGED_ORIGIN = "ydoc-merged"
 class RoomClient(Protocol):
     channel_name: str
     user_id: int | None
+
+    def try_send_frame(self, frame: bytes) -> bool:
+        """Send at once, without awaiting; False when it sent nothing (the room then awaits `send_frame`)."""
 
     async def send_frame(self, frame: bytes) -> None: ...
 
@@ -91,9 +94,11 @@ class Room:
         self._last_change: bytes | None = None
         self._outbox: list[dict] = []
         self._deliveries: list[tuple[bytes, bytes, str | None]] = []
+        self._awaited_sends: deque[tuple[str, RoomClient, bytes]] = deque()
+        self._awaited_sender: asyncio.Task | None = None
+        self._awaiting: dict[str, int] = {}  # client -> its frames in _awaited_sends
         self._sender: asyncio.Task | None = None
         self._reader: asyncio.Task | None = None
-        self._access_check: asyncio.Task | None = None
         doc.observe(self._on_transaction)
 
     @property
@@ -153,28 +158,51 @@ class Room:
             if name == skip:
                 continue
             try:
-                await client.send_frame(frame)
+                if not client.try_send_frame(frame):
+                    await client.send_frame(frame)
             except Exception:  # noqa: BLE001 - one broken socket must not stop the others
                 logger.warning("could not send to %s in room %s", name, self.file_id, exc_info=True)
 
     def deliver_update(self, update: bytes, frame: bytes, origin: str | None) -> None:
         """Queue a stored update for this process's clients, without making the caller wait.
 
-        Updates queued in the same event-loop iteration (e.g. one group-commit batch) go out as one merged
-        frame per client: under load the number of socket writes stays near one per client per iteration.
-        A merged frame also reaches the clients whose edits it contains, which Yjs ignores as known.
+        Updates queued in the same event-loop step (e.g. one group-commit batch) go out in the next step as
+        one merged frame per client: under load the number of socket writes stays near one per client per
+        step. A merged frame also reaches the clients whose edits it contains, which Yjs ignores as known.
         """
         self._deliveries.append((update, frame, origin))
         if len(self._deliveries) == 1:
-            asyncio.get_running_loop().create_task(self._send_deliveries())
+            asyncio.get_running_loop().call_soon(self._flush_deliveries)
 
-    async def _send_deliveries(self) -> None:
+    def _flush_deliveries(self) -> None:
         batch, self._deliveries = self._deliveries, []
+        if not batch:
+            return
         if len(batch) == 1:
-            _, frame, origin = batch[0]
-            await self.deliver(frame, skip=origin)
-        elif batch:
-            await self.deliver(protocol.sync_update(merge_updates(*(update for update, _, _ in batch))))
+            _, frame, skip = batch[0]
+        else:
+            frame, skip = protocol.sync_update(merge_updates(*(update for update, _, _ in batch))), None
+        for name, client in list(self.clients.items()):
+            if name == skip:
+                continue
+            if name in self._awaiting or not client.try_send_frame(frame):
+                # Behind this client's frames still waiting for an awaited send (clients without a direct sender).
+                self._awaited_sends.append((name, client, frame))
+                self._awaiting[name] = self._awaiting.get(name, 0) + 1
+        if self._awaited_sends and (self._awaited_sender is None or self._awaited_sender.done()):
+            self._awaited_sender = asyncio.get_running_loop().create_task(self._send_awaited())
+
+    async def _send_awaited(self) -> None:
+        while self._awaited_sends:
+            name, client, frame = self._awaited_sends.popleft()
+            try:
+                await client.send_frame(frame)
+            except Exception:  # noqa: BLE001 - one broken socket must not stop the others
+                logger.warning("could not send to %s in room %s", name, self.file_id, exc_info=True)
+            finally:
+                left = self._awaiting.pop(name) - 1
+                if left:
+                    self._awaiting[name] = left
 
     def publish(self, message: dict) -> None:
         """Queue a group message for the other processes; sent in order, without making the caller wait."""
@@ -230,30 +258,7 @@ class Room:
             if part:
                 self.doc.apply_update(part)
 
-    # Access ----------------------------------------------------------------------------------------
-    async def _check_access_periodically(self) -> None:
-        """Removed members are closed and demoted editors stop writing within COLLAB_ACCESS_RECHECK_SECONDS:
-        one query per room and interval (a check per connection cost 1,000 queries per interval at 1,000 clients)."""
-        while True:
-            await asyncio.sleep(settings.COLLAB_ACCESS_RECHECK_SECONDS)
-            clients = list(self.clients.values())
-            user_ids = {client.user_id for client in clients if client.user_id is not None}
-            try:
-                roles = await database_sync_to_async(current_roles)(user_ids, self.file_id)
-            except Exception:  # noqa: BLE001 - e.g. the database is restarting: check again next interval
-                logger.warning("room %s: access check failed", self.file_id, exc_info=True)
-                continue
-            for client in clients:
-                if client.channel_name in self.clients:
-                    await client.apply_role(roles.get(client.user_id))
-
-    def start_access_checks(self) -> None:
-        if self._access_check is None:
-            self._access_check = asyncio.get_running_loop().create_task(self._check_access_periodically())
-
     async def close(self) -> None:
-        if self._access_check is not None:
-            self._access_check.cancel()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -316,7 +321,7 @@ async def acquire(file_id: int, client: RoomClient) -> Room:
                 await room.close()
                 raise
             _rooms[file_id] = room
-            room.start_access_checks()
+            _ensure_access_checks()
         room.clients[client.channel_name] = client
         return room
 
@@ -335,10 +340,46 @@ def release(room: Room, client: RoomClient) -> bool:
     _locks.pop(room.file_id, None)
     if room._reader is not None:
         room._reader.cancel()
-    if room._access_check is not None:
-        room._access_check.cancel()
     return True
 
 
 def get_loaded(file_id: int) -> Room | None:
     return _rooms.get(file_id)
+
+
+# Access ----------------------------------------------------------------------------------------------
+_access_checks: asyncio.Task | None = None
+
+
+def _ensure_access_checks() -> None:
+    global _access_checks
+    loop = asyncio.get_running_loop()
+    if _access_checks is None or _access_checks.done() or _access_checks.get_loop() is not loop:
+        _access_checks = loop.create_task(_check_access_periodically())
+
+
+async def _check_access_periodically() -> None:
+    """Removed members are closed and demoted editors stop writing within COLLAB_ACCESS_RECHECK_SECONDS, with
+    one database call per process and interval for all its rooms (per room it was 50 connections to the
+    database per interval at 50 open documents; per connection, 1,000). Ends when no room is left."""
+    while _rooms:
+        await asyncio.sleep(settings.COLLAB_ACCESS_RECHECK_SECONDS)
+        await check_access_of_loaded_rooms()
+
+
+async def check_access_of_loaded_rooms() -> None:
+    clients_of = {room: list(room.clients.values()) for room in list(_rooms.values())}
+    user_ids = {
+        room.file_id: {client.user_id for client in clients if client.user_id is not None}
+        for room, clients in clients_of.items()
+    }
+    try:
+        roles = await database_sync_to_async(current_roles_by_file)(user_ids)
+    except Exception:  # noqa: BLE001 - e.g. the database is restarting: check again next interval
+        logger.warning("room access check failed", exc_info=True)
+        return
+    for room, clients in clients_of.items():
+        room_roles = roles.get(room.file_id, {})
+        for client in clients:
+            if client.channel_name in room.clients:
+                await client.apply_role(room_roles.get(client.user_id))

@@ -7,7 +7,15 @@ On PostgreSQL the batches go through one asynchronous psycopg connection per pro
 event loop itself. A database thread would need the GIL back after every network wait, and behind
 a busy event loop each of those waits up to the interpreter's 5 ms switch interval: measured with
 bench/collab.py, that convoy put tens of milliseconds on every keystroke. The connection is kept
-open (it is idle between batches) and re-opened after an error. SQLite has no network wait: it is
+open (it is idle between batches) and re-opened after an error.
+
+Its commits do not wait for PostgreSQL's WAL flush (COLLAB_PG_SYNCHRONOUS_COMMIT=off, the default): an
+update is committed, visible and safe from Sparkroom's own crashes and restarts before it is fanned out,
+and the flush follows within PostgreSQL's wal_writer_delay (at most three times it, 600 ms by default).
+Only a crash of PostgreSQL or of its machine in that window can lose what had been fanned out, and then
+clients hand it back: each y-websocket client answers the server's sync step 1 on reconnect with every
+update the server lacks. Waiting for the flush costs a disk sync per batch, on every keystroke's path
+(measured with bench/collab.py in docs/benchmarks.md). Set it to "on" to wait anyway. SQLite has no network wait: it is
 written on the one thread that every other database call uses (SQLite allows one writer).
 """
 
@@ -16,9 +24,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 
 import psycopg
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
@@ -29,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 MAX_BATCH = 500
 
-Pending = tuple[int, bytes, asyncio.Future]
+Pending = tuple[int, bytes, asyncio.Future, Callable[[], None] | None]
 
 
 def _write_batch_sync(items: list[tuple[int, bytes]]) -> None:
@@ -40,6 +50,12 @@ def _write_batch_sync(items: list[tuple[int, bytes]]) -> None:
         cursor.executemany(sql, [(file_id, data, created_at) for file_id, data in items])
 
 
+def _on_postgresql() -> bool:
+    # Not `connection.vendor`: on the event loop every task gets a DatabaseWrapper of its own (asgiref's Local is
+    # per context there), and each one built per batch was cyclic garbage that kept the collector busy.
+    return settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
 class UpdateWriter:
     def __init__(self) -> None:
         self._queue: deque[Pending] = deque()
@@ -47,13 +63,16 @@ class UpdateWriter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connection: psycopg.AsyncConnection | None = None
 
-    async def persist(self, file_id: int, update: bytes) -> None:
+    async def persist(self, file_id: int, update: bytes, then: Callable[[], None] | None = None) -> None:
+        """Returns once the update is stored. `then` runs as soon as it is stored, before any waiter resumes,
+        in the order the updates were queued, and even when the caller was cancelled meanwhile: the fan-out
+        of a batch happens in the event-loop step that learns of its commit."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a new event loop (tests): start over on it
             self.close_sync()
             self._loop, self._task, self._queue = loop, None, deque()
         future: asyncio.Future = loop.create_future()
-        self._queue.append((file_id, update, future))
+        self._queue.append((file_id, update, future, then))
         if self._task is None or self._task.done():
             self._task = loop.create_task(self._drain())
         await future
@@ -61,16 +80,22 @@ class UpdateWriter:
     async def _drain(self) -> None:
         while self._queue:
             batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
-            rows = [(file_id, data) for file_id, data, _ in batch]
+            rows = [(file_id, data) for file_id, data, _, _ in batch]
             try:
-                if connection.vendor == "postgresql":
+                if _on_postgresql():
                     await self._write_postgresql(rows)
                 else:
                     await database_sync_to_async(_write_batch_sync)(rows)
             except Exception as exc:  # noqa: BLE001 - every waiter must learn about the failure
-                settle((future for *_, future in batch), exc)
+                settle((future for _, _, future, _ in batch), exc)
             else:
-                settle((future for *_, future in batch), None)
+                for *_, then in batch:
+                    if then is not None:
+                        try:
+                            then()
+                        except Exception:  # noqa: BLE001 - the update is stored; its waiter must still resume
+                            logger.exception("fan-out of a stored update failed")
+                settle((future for _, _, future, _ in batch), None)
 
     async def _write_postgresql(self, rows: list[tuple[int, bytes]]) -> None:
         """One transaction; on a broken connection, once more on a new one (a stored update applies idempotently)."""
@@ -96,7 +121,13 @@ class UpdateWriter:
             params = connections["default"].get_connection_params()
             for django_only in ("cursor_factory", "context"):
                 params.pop(django_only, None)
-            self._connection = await psycopg.AsyncConnection.connect(**params, autocommit=True)
+            conn = await psycopg.AsyncConnection.connect(**params, autocommit=True)
+            try:
+                await conn.execute(f"SET synchronous_commit = {settings.COLLAB_PG_SYNCHRONOUS_COMMIT}")
+            except BaseException:
+                conn.pgconn.finish()
+                raise
+            self._connection = conn
         return self._connection
 
     def close_sync(self) -> None:

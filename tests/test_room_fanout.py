@@ -1,0 +1,89 @@
+"""A room's fan-out to its local clients: direct sends in the step after a commit, awaited sends kept in order."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from pycrdt import Doc, Text, merge_updates
+
+from workspace.collab import protocol
+from workspace.collab.rooms import Room
+
+pytestmark = pytest.mark.embedded
+
+
+class DirectClient:
+    """A client whose transport takes a frame at once (a Daphne connection)."""
+
+    def __init__(self, name: str) -> None:
+        self.channel_name = name
+        self.user_id = None
+        self.frames: list[bytes] = []
+
+    def try_send_frame(self, frame: bytes) -> bool:
+        self.frames.append(frame)
+        return True
+
+    async def send_frame(self, frame: bytes) -> None:
+        raise AssertionError("a direct client is never sent to through the awaited path")
+
+
+class AwaitedClient(DirectClient):
+    """A client that can only be sent to by awaiting (e.g. Channels' test communicator), slowly."""
+
+    def try_send_frame(self, frame: bytes) -> bool:
+        return False
+
+    async def send_frame(self, frame: bytes) -> None:
+        await asyncio.sleep(0.01)
+        self.frames.append(frame)
+
+
+def typed_updates(count: int) -> list[bytes]:
+    doc = Doc()
+    text = doc.get("content", type=Text)
+    updates = []
+    for i in range(count):
+        before = doc.get_state()
+        text.insert(len(text), str(i))
+        updates.append(doc.get_update(before))
+    return updates
+
+
+async def test_updates_queued_in_one_step_reach_each_client_as_one_merged_frame_in_the_next_step():
+    room = Room(1, Doc())
+    a, b = DirectClient("a"), DirectClient("b")
+    room.clients = {"a": a, "b": b}
+    updates = typed_updates(3)
+    for update in updates:
+        room.deliver_update(update, protocol.sync_update(update), origin="a")
+    assert a.frames == b.frames == []  # not from inside the writer's callbacks
+    await asyncio.sleep(0)
+    assert a.frames == b.frames == [protocol.sync_update(merge_updates(*updates))]
+
+
+async def test_a_single_update_skips_its_origin():
+    room = Room(1, Doc())
+    a, b = DirectClient("a"), DirectClient("b")
+    room.clients = {"a": a, "b": b}
+    [update] = typed_updates(1)
+    room.deliver_update(update, protocol.sync_update(update), origin="a")
+    await asyncio.sleep(0)
+    assert a.frames == [] and b.frames == [protocol.sync_update(update)]
+
+
+async def test_clients_without_a_direct_sender_get_every_frame_in_order_while_others_get_theirs_at_once():
+    room = Room(1, Doc())
+    direct, awaited = DirectClient("direct"), AwaitedClient("awaited")
+    room.clients = {"direct": direct, "awaited": awaited}
+    updates = typed_updates(4)
+    for update in updates:  # one update per step: four separate frames
+        room.deliver_update(update, protocol.sync_update(update), origin="origin")
+        await asyncio.sleep(0)
+    assert direct.frames == [protocol.sync_update(update) for update in updates]
+    for _ in range(100):
+        if len(awaited.frames) == len(updates):
+            break
+        await asyncio.sleep(0.01)
+    assert awaited.frames == [protocol.sync_update(update) for update in updates]
