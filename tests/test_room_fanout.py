@@ -87,3 +87,25 @@ async def test_clients_without_a_direct_sender_get_every_frame_in_order_while_ot
             break
         await asyncio.sleep(0.01)
     assert awaited.frames == [protocol.sync_update(update) for update in updates]
+
+
+async def test_process_local_room_alone_in_its_group_publishes_nothing_but_reaches_any_other_member(monkeypatch):
+    """Embedded mode: a group message would only come back to the room itself, unless e.g. a Spark stream joined."""
+    from channels.layers import InMemoryChannelLayer
+
+    from workspace.collab import rooms
+
+    layer = InMemoryChannelLayer()
+    monkeypatch.setattr(rooms, "rooms_layer", lambda: layer)
+    room = Room(7, Doc())
+    room.channel = await layer.new_channel()
+    await layer.group_add(rooms.room_group(7), room.channel)
+    room.publish({"type": "ydoc.update", "payload": b"alone", "origin": "a", "msg_id": "m1"})
+    assert room._outbox == [] and room._sender is None
+
+    listener = await layer.new_channel()
+    await layer.group_add(rooms.room_group(7), listener)
+    room.publish({"type": "ydoc.update", "payload": b"heard", "origin": "a", "msg_id": "m2"})
+    received = await asyncio.wait_for(layer.receive(listener), 2)
+    assert received["payload"] == b"heard"
+    await room._sender

@@ -19,7 +19,7 @@ from collections import OrderedDict, deque
 from typing import Protocol
 
 from channels.db import database_sync_to_async
-from channels.layers import BaseChannelLayer, get_channel_layer
+from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from pycrdt import Doc, TransactionEvent, merge_updates
 
@@ -206,9 +206,19 @@ class Room:
 
     def publish(self, message: dict) -> None:
         """Queue a group message for the other processes; sent in order, without making the caller wait."""
+        if self._alone_in_process_local_group():
+            return
         self._outbox.append(message)
         if self._sender is None or self._sender.done():
             self._sender = asyncio.get_running_loop().create_task(self._send_outbox())
+
+    def _alone_in_process_local_group(self) -> bool:
+        """True when the rooms' layer is process-local (embedded mode) and this room's channel is the only member
+        of its group: a group message would only come back here. Another member is e.g. a Spark stream."""
+        layer = rooms_layer()
+        if not isinstance(layer, InMemoryChannelLayer) or self.channel is None:
+            return False
+        return set(layer.groups.get(room_group(self.file_id), ())) <= {self.channel}
 
     async def _send_outbox(self) -> None:
         # While one group send is in flight the next messages queue up and go out merged: under load the
