@@ -8,7 +8,8 @@ Targets, in one run, under the same load (bench/collab_loadgen.py processes, asy
 - embedded (with --embedded): one Daphne process on SQLite + the in-memory channel layer;
 - reference: y-websocket 1.5.4's bin/server.js (yjs 13, in-memory, no persistence).
 Prints p50/p99 end-to-end edit latency (until every other client of the doc has the keystroke), CPU of the server
-process tree and of the load generator, and the p99 ratio. Everything it starts is stopped when it ends.
+process tree and of the load generator, and the p99 ratio; with --gc-pauses also the garbage collector's pauses
+in each Sparkroom server during the measured window. Everything it starts is stopped when it ends.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 LOADGEN = Path(__file__).with_name("collab_loadgen.py")
+GC_LOGGED_SERVE = Path(__file__).with_name("serve_gc_logged.py")
 REFERENCE_SERVER = ROOT / "frontend" / "node_modules" / "y-websocket-legacy-server" / "bin" / "server.js"
 
 
@@ -95,9 +97,13 @@ def sparkroom_env(db_url: str, redis_url: str, layer: str = "pubsub") -> dict[st
 
 
 @contextmanager
-def daphne(env: dict[str, str]):
+def daphne(env: dict[str, str], gc_log: Path | None = None):
+    """A Sparkroom Daphne process; with `gc_log`, one that times its collector's pauses into that file."""
     port = free_port()
-    cmd = [sys.executable, "-m", "workspace.serve", "-v", "0", "-b", "127.0.0.1", "-p", str(port)]
+    serve = ["-m", "workspace.serve"] if gc_log is None else [str(GC_LOGGED_SERVE)]
+    cmd = [sys.executable, *serve, "-v", "0", "-b", "127.0.0.1", "-p", str(port)]
+    if gc_log is not None:
+        env = {**env, "BENCH_GC_LOG": str(gc_log)}
     with process(cmd, env, port) as proc:
         yield proc, f"ws://127.0.0.1:{port}/ws/yjs"
 
@@ -202,6 +208,7 @@ def run_load(doc_urls: list[list[str]], servers: list[subprocess.Popen], args, b
         "backing_cpu": 100 * backing_cpu / wall,
         "loadgen_cpu": 100 * sum(r["cpu_seconds"] for r in results) / wall,
         "errors": [e for r in results for e in r["errors"]],
+        "window": (started + args.warmup, started + wall),
     }
 
 
@@ -249,6 +256,12 @@ def main() -> None:
         "list (channels_redis RedisChannelLayer), channels-redis-pubsub (channels_redis RedisPubSubChannelLayer)",
     )
     parser.add_argument("--only", choices=["sparkroom", "reference", "embedded"], action="append")
+    parser.add_argument(
+        "--gc-pauses",
+        action="store_true",
+        help="time every garbage-collector pause in the Sparkroom servers (bench/serve_gc_logged.py) and print "
+        "those in the measured window; with BENCH_GC_NO_FREEZE=1 the start-up heap is not frozen",
+    )
     args = parser.parse_args()
     targets = args.only or ["sparkroom", "reference"] + (["embedded"] if args.embedded else [])
 
@@ -264,12 +277,14 @@ def main() -> None:
         for layer in args.layers.split(","):
             files = prepare_documents(args.db_url, args.docs)
             env = sparkroom_env(args.db_url, args.redis_url, layer)
+            gc_logs = gc_log_paths(args.gc_pauses, args.daphne_procs)
             with ExitStack() as stack:
-                servers = [stack.enter_context(daphne(env)) for _ in range(args.daphne_procs)]
+                servers = [stack.enter_context(daphne(env, log)) for log in gc_logs]
                 urls = client_urls([url for _, url in servers], files, args.clients, with_token=True)
                 figures = run_load(urls, [p for p, _ in servers], args, ("redis-server", "postgres"))
             results[f"sparkroom-{layer}"] = figures
             report(f"sparkroom {layer} ({args.daphne_procs}p)", figures)
+            report_gc_pauses(gc_logs, figures["window"])
         drop_queued_tasks(args.redis_url)
     if "reference" in targets:
         with reference_server() as (proc, base):
@@ -280,15 +295,51 @@ def main() -> None:
         sqlite_path = ROOT / "bench" / "collab-bench.sqlite3"
         db_url = f"sqlite:///{sqlite_path}"
         files = run_in_subprocess_prepare(db_url, args.docs)
-        with daphne(sparkroom_env(db_url, "")) as (proc, base):
+        [gc_log] = gc_log_paths(args.gc_pauses, 1)
+        with daphne(sparkroom_env(db_url, ""), gc_log) as (proc, base):
             results["embedded"] = run_load(client_urls([base], files, args.clients, True), [proc], args, ())
         report("embedded (1 daphne)", results["embedded"])
+        report_gc_pauses([gc_log], results["embedded"]["window"])
         sqlite_path.unlink(missing_ok=True)
     if "reference" in results:
         for name in results:
             if name != "reference":
                 ratio = results[name]["p99"] / results["reference"]["p99"]
                 print(f"p99 ratio {name}/reference: {ratio:.2f}x", flush=True)
+
+
+def gc_log_paths(enabled: bool, count: int) -> list[Path | None]:
+    if not enabled:
+        return [None] * count
+    return [Path(tempfile.mkstemp(prefix="sparkroom-gc-", suffix=".json")[1]) for _ in range(count)]
+
+
+def report_gc_pauses(logs: list[Path | None], window: tuple[float, float]) -> None:
+    """The collector's pauses inside the measured window (warm-up excluded, drain included), per server process."""
+    for index, log in enumerate(logs):
+        if log is None:
+            continue
+        try:
+            data = json.loads(log.read_text() or "{}")
+        finally:
+            log.unlink(missing_ok=True)
+        if "pauses" not in data:
+            print(f"  gc pauses, process {index + 1}: no log written", flush=True)
+            continue
+        inside = [(gen, ms) for at, gen, ms in data["pauses"] if window[0] <= at <= window[1]]
+        parts = []
+        for gen in (0, 1, 2):
+            times = [ms for g, ms in inside if g == gen]
+            if times:
+                parts.append(f"gen{gen} {len(times)}x max {max(times):.1f} ms")
+        summary = ", ".join(parts) or "none"
+        full = [ms for _, gen, ms in data["pauses"] if gen == 2]
+        print(
+            f"  gc pauses, process {index + 1} ({data['frozen']} objects frozen at start-up): {summary}; "
+            f"all generations {sum(ms for _, ms in inside):.0f} ms in the window; whole run (start-up, connecting, "
+            f"closing too): gen2 {len(full)}x max {max(full, default=0):.1f} ms",
+            flush=True,
+        )
 
 
 def drop_queued_tasks(redis_url: str) -> None:
