@@ -260,56 +260,6 @@ async def test_thousands_of_concurrent_group_sends_are_all_delivered_in_order_an
     assert pipelines < senders * per_sender / 2, pipelines  # each pipeline carried one send of most senders
 
 
-@pytest.mark.redis
-async def test_members_in_the_sending_process_get_a_group_message_at_once_and_exactly_once(make_layer, monkeypatch):
-    a, b = make_layer(), make_layer()
-    local, remote = await a.new_channel(), await b.new_channel()
-    await a.group_add("room.local", local)
-    await b.group_add("room.local", remote)
-    connection = a._connection()
-    gate = asyncio.Event()
-    publish_queued = connection._publish_queued
-
-    async def held_publish() -> None:
-        await gate.wait()
-        await publish_queued()
-
-    monkeypatch.setattr(connection, "_publish_queued", held_publish)
-    sending = asyncio.ensure_future(a.group_send("room.local", {"type": "first"}))
-    # Redis has not seen the message yet, and the local member already has it.
-    assert await receive(a, local) == {"type": "first"}
-    gate.set()
-    await sending
-    assert await receive(b, remote) == {"type": "first"}
-    # Redis' copy coming back to the sender is dropped: the next message the local member gets is the marker.
-    await b.group_send("room.local", {"type": "marker"})
-    assert await receive(a, local) == {"type": "marker"}
-
-
-@pytest.mark.redis
-async def test_send_to_a_channel_of_this_process_does_not_go_through_redis(make_layer, monkeypatch):
-    a = make_layer()
-    channel = await a.new_channel()
-
-    async def no_publish(key, message):
-        raise AssertionError("published a message for a local channel")
-
-    monkeypatch.setattr(a._connection(), "publish", no_publish)
-    await a.send(channel, {"type": "direct", "data": b"\x00"})
-    assert await receive(a, channel) == {"type": "direct", "data": b"\x00"}
-
-
-@pytest.mark.redis
-async def test_untagged_messages_of_an_older_process_are_still_delivered(make_layer, plain_redis, prefix):
-    import msgpack
-
-    a = make_layer()
-    channel = await a.new_channel()
-    await a.group_add("room.legacy", channel)
-    await plain_redis.publish(group_key(prefix, "room.legacy"), msgpack.packb({"type": "old"}, use_bin_type=True))
-    assert await receive(a, channel) == {"type": "old"}
-
-
 # --- Cancelled receive (django/channels_redis#319) -------------------------------------------------------------------
 
 

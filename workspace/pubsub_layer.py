@@ -12,10 +12,7 @@ Here, per process and event loop:
 - one subscriber connection, read by one task that blocks on the socket; subscribing and
   unsubscribing only write to it, so they never wait behind a read or a publish;
 - a specific channel is a Redis channel of its own, a group is a Redis channel that each process
-  subscribes to once, whatever the number of its local members;
-- members in the sending process get a message at once, without the Redis round trip: a message to
-  a local channel is not published at all, and a group message carries the sender's origin tag, so the
-  copy Redis sends back to the sender is dropped before it is decoded.
+  subscribes to once, whatever the number of its local members.
 
 Delivery is at most once, as with any pub/sub: a message for a channel or group that nobody
 subscribes to is dropped, and messages published while the subscriber reconnects are missed. The
@@ -27,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import uuid
 
 import msgpack
@@ -40,9 +36,6 @@ logger = logging.getLogger(__name__)
 
 RECONNECT_PAUSE_SECONDS = 0.2
 SUBSCRIBE_TIMEOUT_SECONDS = 10.0
-# A published payload is this marker (a byte msgpack never produces), the sender's 8-byte origin, then msgpack.
-TAGGED = b"\xc1"
-ORIGIN_BYTES = 8
 
 
 class RedisPubSubLayer(BaseChannelLayer):
@@ -74,11 +67,7 @@ class RedisPubSubLayer(BaseChannelLayer):
 
     async def send(self, channel: str, message: dict) -> None:
         self.require_valid_channel_name(channel)
-        connection = self._connection()
-        if channel in connection.queues:  # a channel lives in one process: this one
-            connection.queues[channel].put_nowait(msgpack.packb(message, use_bin_type=True))
-            return
-        await connection.publish(self._channel_key(channel), message)
+        await self._connection().publish(self._channel_key(channel), message)
 
     async def new_channel(self, prefix: str = "specific.") -> str:
         channel = f"{prefix}{uuid.uuid4().hex}"
@@ -134,17 +123,12 @@ class _LoopConnection:
         self._subscriptions: dict[bytes, asyncio.Task] = {}
         # Only for the subscriber connection's writes (SUBSCRIBE/UNSUBSCRIBE): never held across a read.
         self._subscription_lock = asyncio.Lock()
-        # Marks this connection's publishes: Redis sends them back to its own subscription, where they are dropped.
-        self.origin_tag = TAGGED + os.urandom(ORIGIN_BYTES)
 
     # Publishing ------------------------------------------------------------------------------------
     async def publish(self, key: bytes, message: dict) -> None:
-        """Hand the message to this process's members of `key` now, and publish it for the other processes."""
         loop = asyncio.get_running_loop()
         sent: asyncio.Future = loop.create_future()
-        data = msgpack.packb(message, use_bin_type=True)
-        self._deliver_locally(key, data)
-        self._outbox.append((key, self.origin_tag + data, sent))
+        self._outbox.append((key, msgpack.packb(message, use_bin_type=True), sent))
         if self._publisher is None or self._publisher.done():
             self._publisher = loop.create_task(self._publish_queued())
         await sent
@@ -257,18 +241,10 @@ class _LoopConnection:
                 continue
             if message["type"] != "message":
                 continue
-            data = message["data"]
-            if data[:1] == TAGGED:
-                if data.startswith(self.origin_tag):
-                    continue  # delivered locally when it was published
-                data = data[len(self.origin_tag) :]
-            self._deliver_locally(message["channel"], data)
-
-    def _deliver_locally(self, key: bytes, data: bytes) -> None:
-        for channel in self.targets.get(key, ()):
-            queue = self.queues.get(channel)
-            if queue is not None:
-                queue.put_nowait(data)
+            for channel in self.targets.get(message["channel"], ()):
+                queue = self.queues.get(channel)
+                if queue is not None:
+                    queue.put_nowait(message["data"])
 
     async def close(self) -> None:
         outbox, self._outbox = self._outbox, []
