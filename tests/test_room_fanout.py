@@ -109,3 +109,18 @@ async def test_process_local_room_alone_in_its_group_publishes_nothing_but_reach
     received = await asyncio.wait_for(layer.receive(listener), 2)
     assert received["payload"] == b"heard"
     await room._sender
+
+
+async def test_a_client_whose_send_raises_does_not_stop_the_others(caplog):
+    class BrokenClient(DirectClient):
+        def try_send_frame(self, frame: bytes) -> bool:
+            raise OSError("socket gone")
+
+    room = Room(1, Doc())
+    broken, healthy = BrokenClient("broken"), DirectClient("healthy")
+    room.clients = {"broken": broken, "healthy": healthy}
+    [update] = typed_updates(1)
+    room.deliver_update(update, protocol.sync_update(update), origin="origin")
+    await asyncio.sleep(0)
+    assert healthy.frames == [protocol.sync_update(update)]
+    assert "could not send to broken" in caplog.text

@@ -54,14 +54,9 @@ def current_roles_by_file(user_ids_by_file: Mapping[int, Collection[int]]) -> di
     workspace_of = dict(FileNode.objects.filter(id__in=wanted).values_list("id", "workspace_id"))
     user_ids = set().union(*(wanted[file_id] for file_id in workspace_of))
     memberships = Membership.objects.filter(workspace_id__in=set(workspace_of.values()), user_id__in=user_ids)
-    roles = (
-        {
-            (workspace_id, user_id): role
-            for workspace_id, user_id, role in memberships.values_list("workspace_id", "user_id", "role")
-        }
-        if workspace_of
-        else {}
-    )
+    # An empty `__in` runs no query at all (Django knows the result is empty).
+    rows = memberships.values_list("workspace_id", "user_id", "role")
+    roles = {(workspace_id, user_id): role for workspace_id, user_id, role in rows}
     result: dict[int, dict[int, str]] = {}
     for file_id in user_ids_by_file:
         workspace_id = workspace_of.get(file_id)

@@ -185,7 +185,12 @@ class Room:
         for name, client in list(self.clients.items()):
             if name == skip:
                 continue
-            if name in self._awaiting or not client.try_send_frame(frame):
+            try:
+                sent = name not in self._awaiting and client.try_send_frame(frame)
+            except Exception:  # noqa: BLE001 - one broken socket must not stop the others
+                logger.warning("could not send to %s in room %s", name, self.file_id, exc_info=True)
+                continue
+            if not sent:
                 # Behind this client's frames still waiting for an awaited send (clients without a direct sender).
                 self._awaited_sends.append((name, client, frame))
                 self._awaiting[name] = self._awaiting.get(name, 0) + 1
