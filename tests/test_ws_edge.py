@@ -11,6 +11,7 @@ import time
 
 import channels.consumer
 import pytest
+from autobahn.exception import Disconnected
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from pycrdt import Doc, Text
@@ -28,6 +29,7 @@ from workspace.collab.access import CLOSE_UNAUTHENTICATED
 from workspace.collab.consumers import YjsConsumer
 from workspace.consumer_base import DirectDispatchWebsocketConsumer, ReadOnlySessionMiddleware, websocket_auth
 from workspace.realtime.broadcast import abroadcast_to_workspace
+from workspace.realtime.consumers import WorkspaceConsumer
 
 # --- Consumer base: direct dispatch ---------------------------------------------------------------------------------
 
@@ -497,3 +499,21 @@ async def test_client_joining_a_document_over_one_mib_receives_all_of_it(live_se
         late = SocketYClient(late_ws)
         await late.sync()
         assert str(late.text).encode() == expected.encode()
+
+
+@pytest.mark.embedded
+@pytest.mark.parametrize("consumer_class", [YjsConsumer, WorkspaceConsumer])
+async def test_a_send_to_a_client_whose_close_began_is_dropped_not_raised(consumer_class):
+    """Daphne raises Disconnected between the close handshake and `websocket.disconnect`; in a group-message handler
+    that ended the consumer before `disconnect` could leave its groups and the presence list."""
+    sent = []
+
+    async def closing_send(message: dict) -> None:
+        sent.append(message)
+        raise Disconnected("Attempt to send on a closed protocol")
+
+    consumer = consumer_class()
+    consumer.base_send = closing_send
+    await consumer.send(text_data='{"type": "late"}')
+    await consumer.send(bytes_data=b"\x00")
+    assert [message["type"] for message in sent] == ["websocket.send", "websocket.send"]
