@@ -40,6 +40,12 @@ class AwaitedClient(DirectClient):
         self.frames.append(frame)
 
 
+def room_with(*clients: DirectClient) -> Room:
+    room = Room(1, Doc())
+    room.clients = {client.channel_name: client for client in clients}
+    return room
+
+
 def typed_updates(count: int) -> list[bytes]:
     doc = Doc()
     text = doc.get("content", type=Text)
@@ -52,9 +58,8 @@ def typed_updates(count: int) -> list[bytes]:
 
 
 async def test_updates_queued_in_one_step_reach_each_client_as_one_merged_frame_in_the_next_step():
-    room = Room(1, Doc())
     a, b = DirectClient("a"), DirectClient("b")
-    room.clients = {"a": a, "b": b}
+    room = room_with(a, b)
     updates = typed_updates(3)
     for update in updates:
         room.deliver_update(update, protocol.sync_update(update), origin="a")
@@ -64,9 +69,8 @@ async def test_updates_queued_in_one_step_reach_each_client_as_one_merged_frame_
 
 
 async def test_a_single_update_skips_its_origin():
-    room = Room(1, Doc())
     a, b = DirectClient("a"), DirectClient("b")
-    room.clients = {"a": a, "b": b}
+    room = room_with(a, b)
     [update] = typed_updates(1)
     room.deliver_update(update, protocol.sync_update(update), origin="a")
     await asyncio.sleep(0)
@@ -74,9 +78,8 @@ async def test_a_single_update_skips_its_origin():
 
 
 async def test_clients_without_a_direct_sender_get_every_frame_in_order_while_others_get_theirs_at_once():
-    room = Room(1, Doc())
     direct, awaited = DirectClient("direct"), AwaitedClient("awaited")
-    room.clients = {"direct": direct, "awaited": awaited}
+    room = room_with(direct, awaited)
     updates = typed_updates(4)
     for update in updates:  # one update per step: four separate frames
         room.deliver_update(update, protocol.sync_update(update), origin="origin")
@@ -116,9 +119,8 @@ async def test_a_client_whose_send_raises_does_not_stop_the_others(caplog):
         def try_send_frame(self, frame: bytes) -> bool:
             raise OSError("socket gone")
 
-    room = Room(1, Doc())
     broken, healthy = BrokenClient("broken"), DirectClient("healthy")
-    room.clients = {"broken": broken, "healthy": healthy}
+    room = room_with(broken, healthy)
     [update] = typed_updates(1)
     room.deliver_update(update, protocol.sync_update(update), origin="origin")
     await asyncio.sleep(0)

@@ -105,7 +105,7 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
         if self.awareness_ids:
             gone = [(cid, room.awareness.get(cid, (0, ""))[0] + 1, "null") for cid in self.awareness_ids]
             room.merge_awareness(gone)
-            await self._fan_out_awareness(room, protocol.encode_awareness(gone))
+            self._fan_out_awareness(room, protocol.encode_awareness(gone))
         if closed:
             await room.close()
             await self._enqueue_compaction()
@@ -141,7 +141,7 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
             self.awareness_ids.update(cid for cid, _, state in entries if state != "null")
             self.room.merge_awareness(entries)
             forward = frame if is_exact(frame, 1, message.payload) else None
-            await self._fan_out_awareness(self.room, message.payload, forward)
+            self._fan_out_awareness(self.room, message.payload, forward)
         elif message.kind == protocol.MESSAGE_QUERY_AWARENESS:
             await self.send(bytes_data=protocol.awareness(protocol.encode_awareness(self.room.awareness_entries())))
 
@@ -168,11 +168,11 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
         room.deliver_update(update, frame, self.channel_name)
         room.publish({"type": "ydoc.update", "payload": update, "origin": self.channel_name, "msg_id": msg_id})
 
-    async def _fan_out_awareness(self, room: rooms.Room, payload: bytes, frame: bytes | None = None) -> None:
+    def _fan_out_awareness(self, room: rooms.Room, payload: bytes, frame: bytes | None = None) -> None:
         """Hand to this process's other clients, and queue the message for the other processes."""
         msg_id = rooms.new_msg_id()
         room.mark_seen(msg_id)
-        await room.deliver(frame or protocol.awareness(payload), skip=self.channel_name)
+        room.deliver(frame or protocol.awareness(payload), skip=self.channel_name)
         room.publish({"type": "ydoc.awareness", "payload": payload, "origin": self.channel_name, "msg_id": msg_id})
 
     async def _enqueue_compaction(self) -> None:

@@ -24,7 +24,7 @@ async def publish_update(file_id: int, update: bytes, origin: str = "server") ->
         )
         return
     room.apply(update, msg_id)
-    await room.deliver(protocol.sync_update(update))
+    room.deliver(protocol.sync_update(update))
     room.publish({"type": "ydoc.update", "payload": update, "origin": origin, "msg_id": msg_id})
 
 

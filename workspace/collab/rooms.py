@@ -152,16 +152,22 @@ class Room:
         return users
 
     # Fan-out ---------------------------------------------------------------------------------------
-    async def deliver(self, frame: bytes, skip: str | None = None) -> None:
-        """Send a frame to every client of this process except `skip`."""
+    def deliver(self, frame: bytes, skip: str | None = None) -> None:
+        """Send a frame to every client of this process except `skip`, without making the caller wait: written
+        at once where the client has a direct sender, otherwise queued behind that client's earlier frames."""
         for name, client in list(self.clients.items()):
             if name == skip:
                 continue
             try:
-                if not client.try_send_frame(frame):
-                    await client.send_frame(frame)
+                sent = name not in self._awaiting and client.try_send_frame(frame)
             except Exception:  # noqa: BLE001 - one broken socket must not stop the others
                 logger.warning("could not send to %s in room %s", name, self.file_id, exc_info=True)
+                continue
+            if not sent:
+                self._awaited_sends.append((name, client, frame))
+                self._awaiting[name] = self._awaiting.get(name, 0) + 1
+        if self._awaited_sends and (self._awaited_sender is None or self._awaited_sender.done()):
+            self._awaited_sender = asyncio.get_running_loop().create_task(self._send_awaited())
 
     def deliver_update(self, update: bytes, frame: bytes, origin: str | None) -> None:
         """Queue a stored update for this process's clients, without making the caller wait.
@@ -176,26 +182,11 @@ class Room:
 
     def _flush_deliveries(self) -> None:
         batch, self._deliveries = self._deliveries, []
-        if not batch:
-            return
         if len(batch) == 1:
             _, frame, skip = batch[0]
-        else:
-            frame, skip = protocol.sync_update(merge_updates(*(update for update, _, _ in batch))), None
-        for name, client in list(self.clients.items()):
-            if name == skip:
-                continue
-            try:
-                sent = name not in self._awaiting and client.try_send_frame(frame)
-            except Exception:  # noqa: BLE001 - one broken socket must not stop the others
-                logger.warning("could not send to %s in room %s", name, self.file_id, exc_info=True)
-                continue
-            if not sent:
-                # Behind this client's frames still waiting for an awaited send (clients without a direct sender).
-                self._awaited_sends.append((name, client, frame))
-                self._awaiting[name] = self._awaiting.get(name, 0) + 1
-        if self._awaited_sends and (self._awaited_sender is None or self._awaited_sender.done()):
-            self._awaited_sender = asyncio.get_running_loop().create_task(self._send_awaited())
+            self.deliver(frame, skip)
+        elif batch:
+            self.deliver(protocol.sync_update(merge_updates(*(update for update, _, _ in batch))))
 
     async def _send_awaited(self) -> None:
         while self._awaited_sends:
@@ -281,9 +272,10 @@ class Room:
             # Let the layer's own cancelled helper tasks (channels_redis' lock acquisition) finish too.
             for _ in range(3):
                 await asyncio.sleep(0)
-        if self._sender is not None and not self._sender.done():
-            with contextlib.suppress(Exception):
-                await self._sender
+        for sender in (self._sender, self._awaited_sender):
+            if sender is not None and not sender.done():
+                with contextlib.suppress(Exception):
+                    await sender
         if self.channel is not None:
             with contextlib.suppress(Exception):
                 await rooms_layer().group_discard(room_group(self.file_id), self.channel)
@@ -316,7 +308,7 @@ class Room:
             self.deliver_update(message["payload"], protocol.sync_update(message["payload"]), origin)
         elif kind == "ydoc.awareness":
             self.merge_awareness(protocol.decode_awareness(message["payload"]))
-            await self.deliver(protocol.awareness(message["payload"]), skip=origin)
+            self.deliver(protocol.awareness(message["payload"]), skip=origin)
 
 
 _rooms: dict[int, Room] = {}
