@@ -14,9 +14,11 @@ update is committed, visible and safe from Sparkroom's own crashes and restarts 
 and the flush follows within PostgreSQL's wal_writer_delay (at most three times it, 600 ms by default).
 Only a crash of PostgreSQL or of its machine in that window can lose what had been fanned out, and then
 clients hand it back: each y-websocket client answers the server's sync step 1 on reconnect with every
-update the server lacks. Waiting for the flush costs a disk sync per batch, on every keystroke's path
-(measured with bench/collab.py in docs/benchmarks.md). Set it to "on" to wait anyway. SQLite has no network wait: it is
-written on the one thread that every other database call uses (SQLite allows one writer).
+update the server lacks. Waiting for the flush puts a disk sync on every keystroke's path. Set it to "on"
+to wait anyway.
+
+SQLite has no network wait: it is written on the one thread that every other database call uses
+(SQLite allows one writer).
 """
 
 from __future__ import annotations
