@@ -213,6 +213,30 @@ async def test_then_runs_once_stored_in_queue_order_before_any_waiter_resumes(wo
 
 
 @pytest.mark.embedded
+async def test_the_step_then_returns_runs_once_per_batch_after_every_then_and_before_any_waiter_resumes(
+    workspace_with_file, update_writer
+):
+    """A room's flush: the updates of one group commit go out to each client as one frame."""
+    _, node = workspace_with_file
+    events: list[str] = []
+
+    def flush() -> None:
+        events.append("flush")
+
+    async def persist(name: str) -> None:
+        def then():
+            events.append(f"stored {name}")
+            return flush
+
+        await update_writer.persist(node.id, name.encode(), then=then)
+        events.append(f"resumed {name}")
+
+    await asyncio.gather(*(persist(f"u{i}") for i in range(5)))  # queued before the writer runs: one batch
+    assert events[:6] == [*(f"stored u{i}" for i in range(5)), "flush"]
+    assert sorted(events[6:]) == [f"resumed u{i}" for i in range(5)]
+
+
+@pytest.mark.embedded
 async def test_then_of_a_stored_update_runs_even_when_its_caller_was_cancelled(workspace_with_file, update_writer):
     _, node = workspace_with_file
     ran = asyncio.Event()

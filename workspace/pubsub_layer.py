@@ -16,7 +16,13 @@ Here, per process and event loop:
 
 Delivery is at most once, as with any pub/sub: a message for a channel or group that nobody
 subscribes to is dropped, and messages published while the subscriber reconnects are missed. The
-rooms tolerate both: every update is stored before fan-out and clients resync from the store.
+rooms tolerate both: every update is stored before fan-out, and once the subscriber is back each
+local member of a group gets a `layer.resubscribed` message (see `RESUBSCRIBED`), on which a room
+asks its peers for what it may have missed.
+
+Beyond Channels' API, for the rooms: `group_send` returns how many processes were subscribed to the
+group when Redis published the message (PUBLISH's reply, this process included), and
+`local_members` names this process's members of a group.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 RECONNECT_PAUSE_SECONDS = 0.2
 SUBSCRIBE_TIMEOUT_SECONDS = 10.0
+# Handed to the local members of a group whose subscription was renewed after the connection was lost.
+RESUBSCRIBED = "layer.resubscribed"
 
 
 class RedisPubSubLayer(BaseChannelLayer):
@@ -92,9 +100,14 @@ class RedisPubSubLayer(BaseChannelLayer):
         self.require_valid_channel_name(channel)
         await self._connection().leave(self._group_key(group), channel)
 
-    async def group_send(self, group: str, message: dict) -> None:
+    async def group_send(self, group: str, message: dict) -> int:
+        """Returns the number of processes subscribed to the group when Redis published it (this one included)."""
         self.require_valid_group_name(group)
-        await self._connection().publish(self._group_key(group), message)
+        return await self._connection().publish(self._group_key(group), message)
+
+    def local_members(self, group: str) -> set[str]:
+        """This process's channels in the group (including those whose subscription is still being confirmed)."""
+        return set(self._connection().targets.get(self._group_key(group), ()))
 
     async def flush(self) -> None:
         """Forget this event loop's channels and groups and close its connections."""
@@ -104,6 +117,9 @@ class RedisPubSubLayer(BaseChannelLayer):
         connection = self._per_loop.pop(asyncio.get_running_loop(), None)
         if connection is not None:
             await connection.close()
+
+
+_RESUBSCRIBED_DATA = msgpack.packb({"type": RESUBSCRIBED}, use_bin_type=True)
 
 
 class _LoopConnection:
@@ -125,26 +141,29 @@ class _LoopConnection:
         self._subscription_lock = asyncio.Lock()
 
     # Publishing ------------------------------------------------------------------------------------
-    async def publish(self, key: bytes, message: dict) -> None:
+    async def publish(self, key: bytes, message: dict) -> int:
+        """Returns PUBLISH's reply: the number of subscribers (processes) that got the message."""
         loop = asyncio.get_running_loop()
         sent: asyncio.Future = loop.create_future()
         self._outbox.append((key, msgpack.packb(message, use_bin_type=True), sent))
         if self._publisher is None or self._publisher.done():
             self._publisher = loop.create_task(self._publish_queued())
-        await sent
+        return await sent
 
     async def _publish_queued(self) -> None:
         while self._outbox:
             batch, self._outbox = self._outbox, []
-            error: BaseException | None = None
             try:
                 async with self.redis.pipeline(transaction=False) as pipe:
                     for key, data, _ in batch:
                         pipe.publish(key, data)
-                    await pipe.execute()
+                    receivers = await pipe.execute()
             except Exception as exc:  # noqa: BLE001 - handed to every sender of the batch
-                error = exc
-            settle((sent for *_, sent in batch), error)
+                settle((sent for *_, sent in batch), exc)
+                continue
+            for (*_, sent), count in zip(batch, receivers, strict=True):
+                if not sent.done():
+                    sent.set_result(count)
 
     # Subscribing -----------------------------------------------------------------------------------
     async def open_channel(self, channel: str, key: bytes) -> None:
@@ -238,13 +257,17 @@ class _LoopConnection:
                     first = waiting.pop(0)
                     if not first.done():
                         first.set_result(None)
+                else:  # nobody asked: redis-py renewed the subscription on a new connection
+                    self._hand_to_members(message["channel"], _RESUBSCRIBED_DATA)
                 continue
-            if message["type"] != "message":
-                continue
-            for channel in self.targets.get(message["channel"], ()):
-                queue = self.queues.get(channel)
-                if queue is not None:
-                    queue.put_nowait(message["data"])
+            if message["type"] == "message":
+                self._hand_to_members(message["channel"], message["data"])
+
+    def _hand_to_members(self, key: bytes, data: bytes) -> None:
+        for channel in self.targets.get(key, ()):
+            queue = self.queues.get(channel)
+            if queue is not None:
+                queue.put_nowait(data)
 
     async def close(self) -> None:
         outbox, self._outbox = self._outbox, []

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from functools import partial
 from urllib.parse import parse_qs
 
@@ -163,10 +164,12 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
             self.updates_since_compaction = 0
             await self._enqueue_compaction()
 
-    def _fan_out_stored(self, room: rooms.Room, update: bytes, frame: bytes, msg_id: str) -> None:
-        """A stored update to this process's other clients, and queued for the other processes."""
+    def _fan_out_stored(self, room: rooms.Room, update: bytes, frame: bytes, msg_id: str) -> Callable[[], None]:
+        """A stored update queued for this process's other clients and for the other processes; returns the
+        room's flush, which the writer runs once the whole batch is queued (one merged frame per client)."""
         room.deliver_update(update, frame, self.channel_name)
         room.publish({"type": "ydoc.update", "payload": update, "origin": self.channel_name, "msg_id": msg_id})
+        return room.flush_deliveries
 
     def _fan_out_awareness(self, room: rooms.Room, payload: bytes, frame: bytes | None = None) -> None:
         """Hand to this process's other clients, and queue the message for the other processes."""

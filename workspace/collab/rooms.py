@@ -5,6 +5,13 @@ equal because every accepted update is persisted and then fanned out: directly t
 same process, and once per process (not once per client) through the channel layer, where each room
 has one channel in the group `ydoc.<file_id>`. Messages a process sent itself come back to it and are
 skipped by their msg_id; applying an update twice would be a no-op for a CRDT anyway.
+
+A room that is the only member of its group publishes nothing: each group send returns how many
+processes are subscribed (RedisPubSubLayer), and a reply of one (this process) with no other local
+member makes the room stop publishing. Whoever joins the group later announces itself with a hello
+(`announce`); every room answers with its whole state and publishes again from then on. Nothing is
+lost in between: an update the room did not publish was committed either before the newcomer loaded
+the document from the store, or after its hello was published, so the answer carries it.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from pycrdt import Doc, TransactionEvent, merge_updates
 from workspace.collab import protocol, store
 from workspace.collab.access import current_roles_by_file
 from workspace.collab.ydoc import new_doc
+from workspace.pubsub_layer import RESUBSCRIBED
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +42,9 @@ SEEN_LIMIT = 4096
 MAX_CONCURRENT_GROUP_SENDS = 32
 # Origin of merged updates: they come from several clients of one process, none of them in another process.
 MERGED_ORIGIN = "ydoc-merged"
+# Group messages besides updates and awareness: a new member's announcement, and a room's answer to it.
+HELLO = "ydoc.hello"
+STATE = "ydoc.state"
 
 
 class RoomClient(Protocol):
@@ -62,6 +73,11 @@ def room_group(file_id: int) -> str:
     return f"ydoc.{file_id}"
 
 
+def hello_message(origin: str) -> dict:
+    """A new member's announcement: the rooms of the group answer with their whole state and keep publishing."""
+    return {"type": HELLO, "origin": origin, "msg_id": new_msg_id()}
+
+
 ROOMS_LAYER = "rooms"
 
 
@@ -83,9 +99,14 @@ def _group_send_slots() -> asyncio.Semaphore:
 
 
 class Room:
-    def __init__(self, file_id: int, doc: Doc) -> None:
+    def __init__(self, file_id: int, doc: Doc, layer: BaseChannelLayer | None = None) -> None:
         self.file_id = file_id
         self.doc = doc
+        self._layer = layer
+        # False once a group send came back with "no other process": publishing stops until a hello arrives.
+        self._other_processes = True
+        # Bumped by every hello: a subscriber count from a send older than the hello proves nothing.
+        self._hellos = 0
         self.clients: dict[str, RoomClient] = {}
         # awareness client id -> (clock, JSON state)
         self.awareness: dict[int, tuple[int, str]] = {}
@@ -105,6 +126,10 @@ class Room:
     def local_clients(self) -> int:
         return len(self.clients)
 
+    @property
+    def layer(self) -> BaseChannelLayer:
+        return self._layer or rooms_layer()
+
     def _on_transaction(self, event: TransactionEvent) -> None:
         self._last_change = event.update
 
@@ -121,10 +146,14 @@ class Room:
         """Apply an update; True when it changed the document. Raises ValueError if malformed."""
         if msg_id is not None and not self.mark_seen(msg_id):
             return False
+        return self.apply_new_part(update) is not None
+
+    def apply_new_part(self, update: bytes) -> bytes | None:
+        """Apply an update (e.g. another room's whole state); the part of it that was new here, or None."""
         self._last_change = None
         self.doc.apply_update(update)
         change, self._last_change = self._last_change, None
-        return change is not None and change not in (b"", b"\x00\x00")
+        return None if change in (None, b"", b"\x00\x00") else change
 
     def state_for(self, state_vector: bytes) -> bytes:
         return self.doc.get_update(state_vector) if state_vector else self.doc.get_update()
@@ -172,15 +201,17 @@ class Room:
     def deliver_update(self, update: bytes, frame: bytes, origin: str | None) -> None:
         """Queue a stored update for this process's clients, without making the caller wait.
 
-        Updates queued in the same event-loop step (e.g. one group-commit batch) go out in the next step as
-        one merged frame per client: under load the number of socket writes stays near one per client per
-        step. A merged frame also reaches the clients whose edits it contains, which Yjs ignores as known.
+        Updates queued together go out as one merged frame per client when `flush_deliveries` runs: at the
+        latest in the next event-loop step, or at once when the queuing code calls it (the update writer
+        does after each group-commit batch). Under load the number of socket writes stays near one per
+        client per batch. A merged frame also reaches the clients whose edits it contains, which Yjs ignores
+        as known.
         """
         self._deliveries.append((update, frame, origin))
         if len(self._deliveries) == 1:
-            asyncio.get_running_loop().call_soon(self._flush_deliveries)
+            asyncio.get_running_loop().call_soon(self.flush_deliveries)
 
-    def _flush_deliveries(self) -> None:
+    def flush_deliveries(self) -> None:
         batch, self._deliveries = self._deliveries, []
         if len(batch) == 1:
             _, frame, skip = batch[0]
@@ -202,33 +233,69 @@ class Room:
 
     def publish(self, message: dict) -> None:
         """Queue a group message for the other processes; sent in order, without making the caller wait."""
-        if self._alone_in_process_local_group():
+        if self.alone_in_group():
             return
         self._outbox.append(message)
         if self._sender is None or self._sender.done():
             self._sender = asyncio.get_running_loop().create_task(self._send_outbox())
 
-    def _alone_in_process_local_group(self) -> bool:
-        """True when the rooms' layer is process-local (embedded mode) and this room's channel is the only member
-        of its group: a group message would only come back here. Another member is e.g. a Spark stream."""
-        layer = rooms_layer()
-        if not isinstance(layer, InMemoryChannelLayer) or self.channel is None:
+    def alone_in_group(self) -> bool:
+        """True when a group message could only come back to this room: no other member in this process (e.g. a
+        Spark stream), and none in another process (the in-memory layer has none; on Redis, the last send's reply)."""
+        layer = self.layer
+        if self.channel is None:
             return False
-        return set(layer.groups.get(room_group(self.file_id), ())) <= {self.channel}
+        group = room_group(self.file_id)
+        if isinstance(layer, InMemoryChannelLayer):
+            return set(layer.groups.get(group, ())) <= {self.channel}
+        local_members = getattr(layer, "local_members", None)
+        return not self._other_processes and local_members is not None and local_members(group) <= {self.channel}
 
     async def _send_outbox(self) -> None:
         # While one group send is in flight the next messages queue up and go out merged: under load the
         # number of channel-layer messages per room stays near one per round trip, not one per keystroke.
-        layer = rooms_layer()
+        layer = self.layer
         group = room_group(self.file_id)
         while self._outbox:
             batch, self._outbox = self._outbox, []
             for message in self._coalesce(batch):
+                hellos = self._hellos
                 try:
                     async with _group_send_slots():
-                        await layer.group_send(group, message)
+                        subscribers = await layer.group_send(group, message)
                 except Exception:  # noqa: BLE001 - other processes resync on their clients' next sync step
                     logger.exception("could not fan out to other processes of room %s", self.file_id)
+                    continue
+                # Only this process was subscribed. A hello handled since the send was made may come from a
+                # process that subscribed after Redis counted: then the count is stale and publishing goes on.
+                if isinstance(subscribers, int) and subscribers <= 1 and hellos == self._hellos:
+                    self._other_processes = False
+
+    def announce(self, with_state: bool = False) -> None:
+        """Tell the group this room is (again) a member: the others answer with their state and publish to it.
+        `with_state`: also send this room's state, e.g. after the subscription was lost and renewed."""
+        self._hellos += 1
+        self._other_processes = True
+        if with_state:
+            self.publish(self._state_message())
+        message = hello_message(self.channel or "")
+        self.mark_seen(message["msg_id"])
+        self.publish(message)
+
+    def _answer_hello(self) -> None:
+        self._hellos += 1
+        self._other_processes = True
+        self.publish(self._state_message())
+        if self.awareness:
+            payload = protocol.encode_awareness(self.awareness_entries())
+            msg_id = new_msg_id()
+            self.mark_seen(msg_id)
+            self.publish({"type": "ydoc.awareness", "payload": payload, "origin": self.channel, "msg_id": msg_id})
+
+    def _state_message(self) -> dict:
+        msg_id = new_msg_id()
+        self.mark_seen(msg_id)
+        return {"type": STATE, "payload": self.doc.get_update(), "origin": self.channel, "msg_id": msg_id}
 
     def _coalesce(self, batch: list[dict]) -> list[dict]:
         """Merge runs of consecutive updates into one update message (awareness messages stay as they are)."""
@@ -253,12 +320,13 @@ class Room:
     # Channel layer ---------------------------------------------------------------------------------
     async def open(self) -> None:
         """Subscribe to the room's group, then load the stored state: nothing falls between the two."""
-        layer = rooms_layer()
+        layer = self.layer
         # Default prefix: channels_redis reads all of a process's channels through one list per prefix,
         # and a second prefix would starve the other consumers of the process (only one list is read at a time).
         self.channel = await layer.new_channel()
         await layer.group_add(room_group(self.file_id), self.channel)
         self._reader = asyncio.get_running_loop().create_task(self._read())
+        self.announce()
         parts, _ = await database_sync_to_async(store.load_updates)(self.file_id)
         for part in parts:
             if part:
@@ -278,10 +346,10 @@ class Room:
                     await sender
         if self.channel is not None:
             with contextlib.suppress(Exception):
-                await rooms_layer().group_discard(room_group(self.file_id), self.channel)
+                await self.layer.group_discard(room_group(self.file_id), self.channel)
 
     async def _read(self) -> None:
-        layer = rooms_layer()
+        layer = self.layer
         while True:
             try:
                 message = await layer.receive(self.channel)
@@ -309,6 +377,14 @@ class Room:
         elif kind == "ydoc.awareness":
             self.merge_awareness(protocol.decode_awareness(message["payload"]))
             self.deliver(protocol.awareness(message["payload"]), skip=origin)
+        elif kind == STATE:
+            new_part = self.apply_new_part(message["payload"])
+            if new_part is not None:
+                self.deliver_update(new_part, protocol.sync_update(new_part), None)
+        elif kind == HELLO:
+            self._answer_hello()
+        elif kind == RESUBSCRIBED:
+            self.announce(with_state=True)
 
 
 _rooms: dict[int, Room] = {}

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import psycopg
 from asgiref.sync import sync_to_async
@@ -41,7 +41,9 @@ logger = logging.getLogger(__name__)
 
 MAX_BATCH = 500
 
-Pending = tuple[int, bytes, asyncio.Future, Callable[[], None] | None]
+# What runs once an update is stored; it may return a finishing step, run once per batch after all of them.
+Then = Callable[[], Callable[[], None] | None]
+Pending = tuple[int, bytes, asyncio.Future, Then | None]
 
 
 def _write_batch_sync(items: list[tuple[int, bytes]]) -> None:
@@ -58,6 +60,25 @@ def _on_postgresql() -> bool:
     return settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 
 
+def _run_fan_out(thens: Iterable[Then | None]) -> None:
+    finishing: dict[Callable[[], None], None] = {}
+    for then in thens:
+        if then is None:
+            continue
+        try:
+            finish = then()
+        except Exception:  # noqa: BLE001 - the update is stored; its waiter must still resume
+            logger.exception("fan-out of a stored update failed")
+            continue
+        if finish is not None:
+            finishing[finish] = None
+    for finish in finishing:
+        try:
+            finish()
+        except Exception:  # noqa: BLE001 - as above
+            logger.exception("fan-out of a stored batch failed")
+
+
 class UpdateWriter:
     def __init__(self) -> None:
         self._queue: deque[Pending] = deque()
@@ -65,10 +86,11 @@ class UpdateWriter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connection: psycopg.AsyncConnection | None = None
 
-    async def persist(self, file_id: int, update: bytes, then: Callable[[], None] | None = None) -> None:
+    async def persist(self, file_id: int, update: bytes, then: Then | None = None) -> None:
         """Returns once the update is stored. `then` runs as soon as it is stored, before any waiter resumes,
         in the order the updates were queued, and even when the caller was cancelled meanwhile: the fan-out
-        of a batch happens in the event-loop step that learns of its commit."""
+        of a batch happens in the event-loop step that learns of its commit. What `then` returns (e.g. a
+        room's flush of its queued frames) runs after every `then` of the batch, once however often returned."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a new event loop (tests): start over on it
             self.close_sync()
@@ -95,12 +117,7 @@ class UpdateWriter:
             except Exception as exc:  # noqa: BLE001 - every waiter must learn about the failure
                 settle((future for _, _, future, _ in batch), exc)
             else:
-                for *_, then in batch:
-                    if then is not None:
-                        try:
-                            then()
-                        except Exception:  # noqa: BLE001 - the update is stored; its waiter must still resume
-                            logger.exception("fan-out of a stored update failed")
+                _run_fan_out(then for *_, then in batch)
                 settle((future for _, _, future, _ in batch), None)
 
     async def _write_postgresql(self, rows: list[tuple[int, bytes]]) -> None:

@@ -32,7 +32,7 @@ from pycrdt import Assoc, Doc, StickyIndex, Text, UndoManager
 
 from workspace.collab import protocol, store
 from workspace.collab.publish import publish_awareness, publish_update
-from workspace.collab.rooms import room_group, rooms_layer
+from workspace.collab.rooms import STATE, hello_message, room_group, rooms_layer
 from workspace.collab.ydoc import TEXT_NAME
 from workspace.spark.positions import byte_slice, relative_position, sticky_at
 
@@ -166,6 +166,8 @@ class SparkSession:
         self.channel = await layer.new_channel()
         # Subscribe before loading so that no update falls between the snapshot and the subscription.
         await layer.group_add(room_group(self.file_id), self.channel)
+        # Rooms that published nothing while alone in the group answer with their state and publish again.
+        await layer.group_send(room_group(self.file_id), hello_message(self.channel))
         parts, _ = await database_sync_to_async(store.load_updates)(self.file_id)
         for part in parts:
             if part:
@@ -382,7 +384,7 @@ class SparkSession:
 
     async def _on_message(self, message: dict) -> None:
         kind = message.get("type")
-        if kind == "ydoc.update":
+        if kind in ("ydoc.update", STATE):
             if message.get("origin") != self.origin:
                 self.doc.apply_update(message["payload"])
         elif kind == "spark.control" and self.on_control is not None:
