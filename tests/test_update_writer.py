@@ -39,13 +39,14 @@ def batches(monkeypatch, update_writer) -> list[int]:
     """The size of every batch written: one INSERT statement (one executemany on SQLite) each."""
     sizes: list[int] = []
     if connection.vendor == "postgresql":
-        original = update_writer._write_postgresql
+        original = update_writer._send
 
-        async def counting(rows):
-            sizes.append(len(rows))
-            await original(rows)
+        def counting(batch, attempt):
+            if attempt == 1:  # a batch retried on a new connection is still one batch
+                sizes.append(len(batch))
+            original(batch, attempt)
 
-        monkeypatch.setattr(update_writer, "_write_postgresql", counting)
+        monkeypatch.setattr(update_writer, "_send", counting)
     else:
         original_sync = writer_module._write_batch_sync
 
@@ -312,3 +313,36 @@ def test_an_unknown_synchronous_commit_mode_stops_the_settings_with_a_clear_erro
     out = subprocess.run([sys.executable, "-c", "import workspace.settings"], capture_output=True, text=True, env=env)
     assert out.returncode != 0
     assert "COLLAB_PG_SYNCHRONOUS_COMMIT='sometimes': not a PostgreSQL mode" in out.stderr
+
+
+@postgresql_only
+async def test_a_batch_larger_than_the_socket_buffer_is_sent_whole_while_the_event_loop_keeps_running(
+    workspace_with_file, update_writer, batches, monkeypatch
+):
+    """The INSERT is written by the event loop as the socket drains, not by one blocking write."""
+    _, node = workspace_with_file
+    writable = Counter()
+    on_writable = writer_module._PostgresBatch._on_writable
+
+    def counting_on_writable(self) -> None:
+        writable["calls"] += 1
+        on_writable(self)
+
+    monkeypatch.setattr(writer_module._PostgresBatch, "_on_writable", counting_on_writable)
+    updates = [bytes([i]) * (1024 * 1024) for i in range(12)]
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.ensure_future(tick())
+    try:
+        await asyncio.gather(*(update_writer.persist(node.id, update) for update in updates))
+    finally:
+        ticker.cancel()
+    assert batches == [len(updates)]
+    assert (await database_sync_to_async(stored)(node.id))[-len(updates) :] == updates
+    assert ticks > 1 and writable["calls"] > 0

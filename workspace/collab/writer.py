@@ -3,11 +3,14 @@
 Each caller awaits its own update being durable; while one batch is being written the next one
 fills up, so under load the number of commits stays low and latency stays near one commit.
 
-On PostgreSQL the batches go through one asynchronous psycopg connection per process, on the
-event loop itself. A database thread would need the GIL back after every network wait, and behind
-a busy event loop each of those waits up to the interpreter's 5 ms switch interval: measured with
-bench/collab.py, that convoy put tens of milliseconds on every keystroke. The connection is kept
-open (it is idle between batches) and re-opened after an error.
+On PostgreSQL the batches go through one psycopg connection per process, on the event loop itself.
+A database thread would need the GIL back after every network wait, and behind a busy event loop
+each of those waits up to the interpreter's 5 ms switch interval: measured with bench/collab.py,
+that convoy put tens of milliseconds on every keystroke. The hot path drives libpq directly from
+event-loop callbacks (`_PostgresBatch`): a batch is sent from the call that queues its first update
+when nothing is in flight, and its fan-out runs in the callback that reads the commit, so no task
+has to be woken at either end (each such wake-up waits for the rest of a busy loop's step). The
+connection is kept open (it is idle between batches) and re-opened after an error.
 
 Its commits do not wait for PostgreSQL's WAL flush (COLLAB_PG_SYNCHRONOUS_COMMIT=off, the default): an
 update is committed, visible and safe from Sparkroom's own crashes and restarts before it is fanned out,
@@ -33,6 +36,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection, connections, transaction
 from django.utils import timezone
+from psycopg import pq
 
 from workspace.collab.models import DocUpdate
 from workspace.futures import settle
@@ -82,9 +86,10 @@ def _run_fan_out(thens: Iterable[Then | None]) -> None:
 class UpdateWriter:
     def __init__(self) -> None:
         self._queue: deque[Pending] = deque()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task | None = None  # SQLite: the drain; PostgreSQL: (re)connecting
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connection: psycopg.AsyncConnection | None = None
+        self._in_flight: _PostgresBatch | None = None
 
     async def persist(self, file_id: int, update: bytes, then: Then | None = None) -> None:
         """Returns once the update is stored. `then` runs as soon as it is stored, before any waiter resumes,
@@ -97,47 +102,69 @@ class UpdateWriter:
             self._loop, self._task, self._queue = loop, None, deque()
         future: asyncio.Future = loop.create_future()
         self._queue.append((file_id, update, future, then))
-        if self._task is None or self._task.done():
-            self._task = loop.create_task(self._drain())
+        self._start()
         await future
 
-    async def _drain(self) -> None:
-        while self._queue:
-            batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
-            rows = [(file_id, data) for file_id, data, _, _ in batch]
-            try:
-                if _on_postgresql():
-                    await self._write_postgresql(rows)
-                else:
-                    # Not database_sync_to_async: with CONN_MAX_AGE=0 it closes the connection after every
-                    # call, and closing the last connection of a WAL database checkpoints it (a third of the
-                    # embedded server's samples in py-spy under bench/collab.py). The thread's connection stays
-                    # open between batches; SQLite connections do not go stale.
-                    await sync_to_async(_write_batch_sync, thread_sensitive=True)(rows)
-            except Exception as exc:  # noqa: BLE001 - every waiter must learn about the failure
-                settle((future for _, _, future, _ in batch), exc)
-            else:
-                _run_fan_out(then for *_, then in batch)
-                settle((future for _, _, future, _ in batch), None)
+    def _start(self) -> None:
+        """Write what is queued, unless a batch or a (re)connection is already under way (it goes on after)."""
+        if not self._queue or self._in_flight is not None or (self._task is not None and not self._task.done()):
+            return
+        if not _on_postgresql():
+            self._task = self._loop.create_task(self._drain_sqlite())
+        elif self._connection is None or self._connection.closed:
+            self._task = self._loop.create_task(self._connect_and_send())
+        else:
+            self._send(self._next_batch(), attempt=1)
 
-    async def _write_postgresql(self, rows: list[tuple[int, bytes]]) -> None:
-        """One transaction; on a broken connection, once more on a new one (a stored update applies idempotently)."""
-        # One multi-row INSERT in autocommit mode: a single statement is atomic, and a single round trip
-        # (executemany + COMMIT would be two, each waiting its turn on a busy event loop).
-        sql = f"INSERT INTO {DocUpdate._meta.db_table} (file_id, data, created_at) VALUES " + ", ".join(
-            ["(%s, %s, now())"] * len(rows)
-        )
-        params = [value for row in rows for value in row]
-        for attempt in (1, 2):
-            conn = await self._open()
+    def _next_batch(self) -> list[Pending]:
+        return [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
+
+    def _finish(self, batch: list[Pending], error: BaseException | None) -> None:
+        if error is None:
+            _run_fan_out(then for *_, then in batch)
+        settle((future for _, _, future, _ in batch), error)
+
+    async def _drain_sqlite(self) -> None:
+        while self._queue:
+            batch = self._next_batch()
             try:
-                await conn.execute(sql, params)
+                # Not database_sync_to_async: with CONN_MAX_AGE=0 it closes the connection after every
+                # call, and closing the last connection of a WAL database checkpoints it (a third of the
+                # embedded server's samples in py-spy under bench/collab.py). The thread's connection stays
+                # open between batches; SQLite connections do not go stale.
+                await sync_to_async(_write_batch_sync, thread_sensitive=True)([(f, d) for f, d, _, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - every waiter must learn about the failure
+                self._finish(batch, exc)
+            else:
+                self._finish(batch, None)
+
+    # PostgreSQL ------------------------------------------------------------------------------------
+    def _send(self, batch: list[Pending], attempt: int) -> None:
+        """One multi-row INSERT in autocommit mode: a single statement is atomic, and a single round trip."""
+        self._in_flight = flight = _PostgresBatch(self, self._connection, batch, attempt)
+        flight.start()
+
+    def _batch_done(self, flight: _PostgresBatch, error: BaseException | None) -> None:
+        self._in_flight = None
+        if isinstance(error, psycopg.OperationalError) and self._connection is flight.connection:
+            # A broken connection: once more on a new one (a stored update applies idempotently).
+            self.close_sync()
+            if flight.attempt == 1:
+                logger.warning("update writer lost its database connection; reconnecting", exc_info=error)
+                self._task = self._loop.create_task(self._connect_and_send(flight.batch))
                 return
-            except psycopg.OperationalError:
-                self.close_sync()
-                if attempt == 2:
-                    raise
-                logger.warning("update writer lost its database connection; reconnecting", exc_info=True)
+        self._finish(flight.batch, error)
+        self._start()
+
+    async def _connect_and_send(self, retry: list[Pending] | None = None) -> None:
+        batch = retry if retry is not None else self._next_batch()
+        try:
+            await self._open()
+        except Exception as exc:  # noqa: BLE001 - this batch fails; the next one tries to connect again
+            self._finish(batch, exc)
+            self._loop.call_soon(self._start)
+            return
+        self._send(batch, attempt=2 if retry is not None else 1)
 
     async def _open(self) -> psycopg.AsyncConnection:
         if self._connection is None or self._connection.closed:
@@ -155,9 +182,91 @@ class UpdateWriter:
 
     def close_sync(self) -> None:
         """Drop the connection without awaiting (its event loop may be gone): closes the socket at once."""
+        flight, self._in_flight = self._in_flight, None
+        if flight is not None:
+            flight.abandon()
         conn, self._connection = self._connection, None
         if conn is not None and not conn.closed:
             conn.pgconn.finish()
+
+
+class _PostgresBatch:
+    """One INSERT on the connection's libpq handle, sent at once and read by the event loop's callbacks."""
+
+    def __init__(self, writer: UpdateWriter, connection: psycopg.AsyncConnection, batch: list[Pending], attempt: int):
+        self.writer, self.connection, self.batch, self.attempt = writer, connection, batch, attempt
+        self._loop = writer._loop
+        self._pgconn = connection.pgconn
+        self._fd = -1
+        self._results: list = []
+
+    def start(self) -> None:
+        batch = self.batch
+        sql = (
+            f"INSERT INTO {DocUpdate._meta.db_table} (file_id, data, created_at) VALUES "
+            + ", ".join(f"(${2 * i + 1}, ${2 * i + 2}, now())" for i in range(len(batch)))
+        ).encode()
+        params = [value for file_id, data, _, _ in batch for value in (str(file_id).encode(), data)]
+        try:
+            self._pgconn.send_query_params(sql, params, param_formats=[0, 1] * len(batch))
+            self._fd = self._pgconn.socket
+            self._loop.add_reader(self._fd, self._on_readable)
+            self._flush()
+        except Exception as exc:  # noqa: BLE001 - e.g. the connection is gone: retried on a new one
+            self._done(_as_operational_error(exc))
+
+    def _flush(self) -> None:
+        # A large batch may not fit the socket's buffer: the rest goes out when the socket is writable.
+        if self._pgconn.flush():
+            self._loop.add_writer(self._fd, self._on_writable)
+
+    def _on_writable(self) -> None:
+        try:
+            if not self._pgconn.flush():
+                self._loop.remove_writer(self._fd)
+        except Exception as exc:  # noqa: BLE001
+            self._done(_as_operational_error(exc))
+
+    def _on_readable(self) -> None:
+        try:
+            self._pgconn.consume_input()
+            while not self._pgconn.is_busy():
+                result = self._pgconn.get_result()
+                if result is None:
+                    self._done(self._error())
+                    return
+                self._results.append(result)
+        except Exception as exc:  # noqa: BLE001 - a lost connection: consume_input raises
+            self._done(_as_operational_error(exc))
+
+    def _error(self) -> BaseException | None:
+        for result in self._results:
+            if result.status != pq.ExecStatus.COMMAND_OK:
+                return psycopg.errors.error_from_result(result, encoding=self.connection.info.encoding)
+        if self._pgconn.status == pq.ConnStatus.BAD:
+            return psycopg.OperationalError("the database connection was lost")
+        return None
+
+    def abandon(self) -> None:
+        """Stop watching the socket (the connection is being closed); the batch's waiters are not resumed."""
+        if self._fd >= 0:
+            self._loop.remove_reader(self._fd)
+            self._loop.remove_writer(self._fd)
+            self._fd = -1
+
+    def _done(self, error: BaseException | None) -> None:
+        if self.writer._in_flight is not self:
+            return
+        self.abandon()
+        self.writer._batch_done(self, error)
+
+
+def _as_operational_error(exc: BaseException) -> BaseException:
+    if isinstance(exc, psycopg.Error):
+        return exc
+    error = psycopg.OperationalError(f"update batch failed: {exc}")
+    error.__cause__ = exc
+    return error
 
 
 writer = UpdateWriter()
