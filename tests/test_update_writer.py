@@ -232,7 +232,8 @@ async def test_the_step_then_returns_runs_once_per_batch_after_every_then_and_be
         await update_writer.persist(node.id, name.encode(), then=then)
         events.append(f"resumed {name}")
 
-    await asyncio.gather(*(persist(f"u{i}") for i in range(5)))  # queued before the writer runs: one batch
+    # All five are queued while the new writer connects (PostgreSQL) or before its drain runs (SQLite): one batch.
+    await asyncio.gather(*(persist(f"u{i}") for i in range(5)))
     assert events[:6] == [*(f"stored u{i}" for i in range(5)), "flush"]
     assert sorted(events[6:]) == [f"resumed u{i}" for i in range(5)]
 
@@ -346,3 +347,18 @@ async def test_a_batch_larger_than_the_socket_buffer_is_sent_whole_while_the_eve
     assert batches == [len(updates)]
     assert (await database_sync_to_async(stored)(node.id))[-len(updates) :] == updates
     assert ticks > 1 and writable["calls"] > 0
+
+
+@postgresql_only
+async def test_small_batches_run_statements_prepared_on_the_writers_connection(workspace_with_file, update_writer):
+    _, node = workspace_with_file
+    await update_writer.persist(node.id, b"alone")
+    await asyncio.gather(*(update_writer.persist(node.id, f"three-{i}".encode()) for i in range(3)))
+    cursor = await update_writer._connection.execute(
+        "SELECT name, generic_plans + custom_plans FROM pg_prepared_statements ORDER BY name"
+    )
+    executions = dict(await cursor.fetchall())
+    assert set(executions) == {f"sparkroom_store_updates_{rows}" for rows in range(1, writer_module.PREPARED_UP_TO + 1)}
+    # The first of the three goes out at once (nothing was in flight), the two queued behind it together.
+    assert executions["sparkroom_store_updates_1"] == 2 and executions["sparkroom_store_updates_2"] == 1
+    assert (await database_sync_to_async(stored)(node.id))[-4:] == [b"alone", b"three-0", b"three-1", b"three-2"]

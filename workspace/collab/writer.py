@@ -44,6 +44,9 @@ from workspace.futures import settle
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 500
+# Batches of up to this many updates use statements prepared when the connection opens (PostgreSQL then skips
+# parsing and planning: ~100 -> ~85 us per single-row INSERT on the dev VM, measured with psycopg directly).
+PREPARED_UP_TO = 4
 
 # What runs once an update is stored; it may return a finishing step, run once per batch after all of them.
 Then = Callable[[], Callable[[], None] | None]
@@ -174,6 +177,9 @@ class UpdateWriter:
             conn = await psycopg.AsyncConnection.connect(**params, autocommit=True)
             try:
                 await conn.execute(f"SET synchronous_commit = {settings.COLLAB_PG_SYNCHRONOUS_COMMIT}")
+                for rows in range(1, PREPARED_UP_TO + 1):
+                    types = ", ".join(["bigint", "bytea"] * rows)
+                    await conn.execute(f"PREPARE {_statement_name(rows)} ({types}) AS {_insert_sql(rows)}")
             except BaseException:
                 conn.pgconn.finish()
                 raise
@@ -201,14 +207,14 @@ class _PostgresBatch:
         self._results: list = []
 
     def start(self) -> None:
-        batch = self.batch
-        sql = (
-            f"INSERT INTO {DocUpdate._meta.db_table} (file_id, data, created_at) VALUES "
-            + ", ".join(f"(${2 * i + 1}, ${2 * i + 2}, now())" for i in range(len(batch)))
-        ).encode()
-        params = [value for file_id, data, _, _ in batch for value in (str(file_id).encode(), data)]
+        rows = len(self.batch)
+        params = [value for file_id, data, _, _ in self.batch for value in (str(file_id).encode(), data)]
+        formats = [0, 1] * rows  # file id as text, data as binary
         try:
-            self._pgconn.send_query_params(sql, params, param_formats=[0, 1] * len(batch))
+            if rows <= PREPARED_UP_TO:
+                self._pgconn.send_query_prepared(_statement_name(rows).encode(), params, param_formats=formats)
+            else:
+                self._pgconn.send_query_params(_insert_sql(rows).encode(), params, param_formats=formats)
             self._fd = self._pgconn.socket
             self._loop.add_reader(self._fd, self._on_readable)
             self._flush()
@@ -259,6 +265,15 @@ class _PostgresBatch:
             return
         self.abandon()
         self.writer._batch_done(self, error)
+
+
+def _insert_sql(rows: int) -> str:
+    values = ", ".join(f"(${2 * i + 1}, ${2 * i + 2}, now())" for i in range(rows))
+    return f"INSERT INTO {DocUpdate._meta.db_table} (file_id, data, created_at) VALUES {values}"
+
+
+def _statement_name(rows: int) -> str:
+    return f"sparkroom_store_updates_{rows}"
 
 
 def _as_operational_error(exc: BaseException) -> BaseException:
