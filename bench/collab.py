@@ -31,6 +31,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 LOADGEN = Path(__file__).with_name("collab_loadgen.py")
 GC_LOGGED_SERVE = Path(__file__).with_name("serve_gc_logged.py")
+SERVE_WITHOUT_STORE = Path(__file__).with_name("serve_without_store.py")
 REFERENCE_SERVER = ROOT / "frontend" / "node_modules" / "y-websocket-legacy-server" / "bin" / "server.js"
 
 
@@ -97,10 +98,15 @@ def sparkroom_env(db_url: str, redis_url: str, layer: str = "pubsub") -> dict[st
 
 
 @contextmanager
-def daphne(env: dict[str, str], gc_log: Path | None = None):
-    """A Sparkroom Daphne process; with `gc_log`, one that times its collector's pauses into that file."""
+def daphne(env: dict[str, str], gc_log: Path | None = None, without_store: bool = False):
+    """A Sparkroom Daphne process; with `gc_log`, one that times its collector's pauses into that file; with
+    `without_store`, one that skips the database write of each update (a diagnostic)."""
     port = free_port()
-    serve = ["-m", "workspace.serve"] if gc_log is None else [str(GC_LOGGED_SERVE)]
+    serve = ["-m", "workspace.serve"]
+    if gc_log is not None:
+        serve = [str(GC_LOGGED_SERVE)]
+    elif without_store:
+        serve = [str(SERVE_WITHOUT_STORE)]
     cmd = [sys.executable, *serve, "-v", "0", "-b", "127.0.0.1", "-p", str(port)]
     if gc_log is not None:
         env = {**env, "BENCH_GC_LOG": str(gc_log)}
@@ -262,7 +268,15 @@ def main() -> None:
         help="time every garbage-collector pause in the Sparkroom servers (bench/serve_gc_logged.py) and print "
         "those in the measured window; with BENCH_GC_NO_FREEZE=1 the start-up heap is not frozen",
     )
+    parser.add_argument(
+        "--without-store",
+        action="store_true",
+        help="diagnostic, not a mode to run: Sparkroom's servers skip the database write of every update "
+        "(bench/serve_without_store.py), to show what storing before fan-out costs; not with --gc-pauses",
+    )
     args = parser.parse_args()
+    if args.without_store and args.gc_pauses:
+        parser.error("--without-store and --gc-pauses do not combine")
     targets = args.only or ["sparkroom", "reference"] + (["embedded"] if args.embedded else [])
 
     print(
@@ -279,11 +293,12 @@ def main() -> None:
             env = sparkroom_env(args.db_url, args.redis_url, layer)
             gc_logs = gc_log_paths(args.gc_pauses, args.daphne_procs)
             with ExitStack() as stack:
-                servers = [stack.enter_context(daphne(env, log)) for log in gc_logs]
+                servers = [stack.enter_context(daphne(env, log, args.without_store)) for log in gc_logs]
                 urls = client_urls([url for _, url in servers], files, args.clients, with_token=True)
                 figures = run_load(urls, [p for p, _ in servers], args, ("redis-server", "postgres"))
             results[f"sparkroom-{layer}"] = figures
-            report(f"sparkroom {layer} ({args.daphne_procs}p)", figures)
+            unstored = ", updates NOT stored" if args.without_store else ""
+            report(f"sparkroom {layer} ({args.daphne_procs}p{unstored})", figures)
             report_gc_pauses(gc_logs, figures["window"])
         drop_queued_tasks(args.redis_url)
     if "reference" in targets:
@@ -296,9 +311,9 @@ def main() -> None:
         db_url = f"sqlite:///{sqlite_path}"
         files = run_in_subprocess_prepare(db_url, args.docs)
         [gc_log] = gc_log_paths(args.gc_pauses, 1)
-        with daphne(sparkroom_env(db_url, ""), gc_log) as (proc, base):
+        with daphne(sparkroom_env(db_url, ""), gc_log, args.without_store) as (proc, base):
             results["embedded"] = run_load(client_urls([base], files, args.clients, True), [proc], args, ())
-        report("embedded (1 daphne)", results["embedded"])
+        report("embedded (1 daphne" + (", updates NOT stored)" if args.without_store else ")"), results["embedded"])
         report_gc_pauses([gc_log], results["embedded"]["window"])
         sqlite_path.unlink(missing_ok=True)
     if "reference" in results:

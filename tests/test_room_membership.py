@@ -224,3 +224,59 @@ async def test_a_room_whose_subscription_was_renewed_announces_itself_and_gets_w
     await eventually(lambda: not a.room.alone_in_group(), "a publishes again")
     a.type("live")
     await eventually(lambda: b.text().endswith("live"), "a's next update reaches b")
+
+
+async def test_a_spark_session_of_another_process_gets_what_a_silent_room_skipped(processes, monkeypatch):
+    from workspace.collab import publish
+    from workspace.spark import streamer
+
+    a = processes("a")
+    await a.room.open()
+    a.type("before ")
+    await a.idle()
+    assert a.room.alone_in_group()
+
+    hello_may_pass = asyncio.Event()
+    handle = a.room.on_group_message
+
+    async def held_back(message: dict) -> None:
+        if message.get("type") == HELLO:
+            await hello_may_pass.wait()
+        await handle(message)
+
+    a.room.on_group_message = held_back
+    session_process = processes("spark")  # its layer stands for the other process's
+    for module in (streamer, publish):
+        monkeypatch.setattr(module, "rooms_layer", lambda: session_process.layer)
+    session = streamer.SparkSession(request_id=1, file_id=FILE_ID)
+    try:
+        assert await session.open() == "before "
+        a.type("while the hello waits ")
+        assert a.room.alone_in_group()
+        hello_may_pass.set()
+        await eventually(lambda: str(session.text) == "before while the hello waits ", "the session gets it")
+        a.type("after")
+        await eventually(lambda: str(session.text).endswith("after"), "the room publishes again")
+    finally:
+        await session.close()
+
+
+async def test_a_message_from_the_only_other_local_member_is_not_published_back_to_it(processes):
+    """A Spark stream's own updates: in a process alone with its room, the copy would reach nobody else."""
+    a = processes("a")
+    await a.room.open()
+    await a.idle()
+    stream = await a.layer.new_channel()
+    await a.layer.group_add(room_group(FILE_ID), stream)
+    sends = a.group_sends
+
+    a.room.publish({"type": "ydoc.update", "payload": b"", "origin": "spark:1", "msg_id": new_msg_id()}, stream)
+    await asyncio.sleep(0.05)
+    assert a.group_sends == sends
+
+    listener = await a.layer.new_channel()
+    await a.layer.group_add(room_group(FILE_ID), listener)
+    a.room.publish({"type": "ydoc.update", "payload": b"x", "origin": "spark:1", "msg_id": new_msg_id()}, stream)
+    while (message := await asyncio.wait_for(a.layer.receive(listener), WAIT_SECONDS))["type"] != "ydoc.update":
+        pass
+    assert message["payload"] == b"x"

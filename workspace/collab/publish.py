@@ -8,12 +8,15 @@ from workspace.collab.writer import writer
 from workspace.realtime.broadcast import group_send_sync
 
 
-async def publish_update(file_id: int, update: bytes, origin: str = "server") -> None:
+async def publish_update(
+    file_id: int, update: bytes, origin: str = "server", origin_channel: str | None = None
+) -> None:
     """Persist an update made on the server, then fan it out to every client of the file.
 
     When the file's room is loaded in this process, its clients get the update straight away (as
     YjsConsumer does for its clients' updates, saving a channel-layer round trip) and the room sends it
     on to the other processes; its msg_id is marked seen, so the copy coming back is skipped.
+    `origin_channel`: the writer's own channel in the group (a Spark stream), which needs no copy.
     """
     await writer.persist(file_id, update)
     msg_id = new_msg_id()
@@ -25,7 +28,7 @@ async def publish_update(file_id: int, update: bytes, origin: str = "server") ->
         return
     room.apply(update, msg_id)
     room.deliver(protocol.sync_update(update))
-    room.publish({"type": "ydoc.update", "payload": update, "origin": origin, "msg_id": msg_id})
+    room.publish({"type": "ydoc.update", "payload": update, "origin": origin, "msg_id": msg_id}, origin_channel)
 
 
 async def publish_awareness(file_id: int, payload: bytes, origin: str = "server") -> None:

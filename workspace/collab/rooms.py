@@ -231,25 +231,28 @@ class Room:
                 if left:
                     self._awaiting[name] = left
 
-    def publish(self, message: dict) -> None:
-        """Queue a group message for the other processes; sent in order, without making the caller wait."""
-        if self.alone_in_group():
+    def publish(self, message: dict, sender_channel: str | None = None) -> None:
+        """Queue a group message for the other processes; sent in order, without making the caller wait.
+        `sender_channel`: the group member the message comes from (e.g. a Spark stream, which skips its own)."""
+        if self.alone_in_group(besides=sender_channel):
             return
         self._outbox.append(message)
         if self._sender is None or self._sender.done():
             self._sender = asyncio.get_running_loop().create_task(self._send_outbox())
 
-    def alone_in_group(self) -> bool:
-        """True when a group message could only come back to this room: no other member in this process (e.g. a
-        Spark stream), and none in another process (the in-memory layer has none; on Redis, the last send's reply)."""
+    def alone_in_group(self, besides: str | None = None) -> bool:
+        """True when a group message could only come back to this room (or to `besides`): no other member in this
+        process (e.g. a Spark stream), and none in another process (the in-memory layer has none; on Redis, the
+        last send's reply)."""
         layer = self.layer
         if self.channel is None:
             return False
         group = room_group(self.file_id)
+        expected = {self.channel, besides}
         if isinstance(layer, InMemoryChannelLayer):
-            return set(layer.groups.get(group, ())) <= {self.channel}
+            return set(layer.groups.get(group, ())) <= expected
         local_members = getattr(layer, "local_members", None)
-        return not self._other_processes and local_members is not None and local_members(group) <= {self.channel}
+        return not self._other_processes and local_members is not None and local_members(group) <= expected
 
     async def _send_outbox(self) -> None:
         # While one group send is in flight the next messages queue up and go out merged: under load the

@@ -34,6 +34,7 @@ from workspace.collab import protocol, store
 from workspace.collab.publish import publish_awareness, publish_update
 from workspace.collab.rooms import STATE, hello_message, room_group, rooms_layer
 from workspace.collab.ydoc import TEXT_NAME
+from workspace.pubsub_layer import RESUBSCRIBED
 from workspace.spark.positions import byte_slice, relative_position, sticky_at
 
 logger = logging.getLogger(__name__)
@@ -271,7 +272,7 @@ class SparkSession:
 
     async def _publish(self, update: bytes | None, arrivals: list[int]) -> None:
         if update is not None:
-            await publish_update(self.file_id, update, origin=self.origin)
+            await publish_update(self.file_id, update, origin=self.origin, origin_channel=self.channel)
         self.stats.on_published(arrivals)
 
     async def drain(self) -> None:
@@ -315,7 +316,7 @@ class SparkSession:
             self.undo.undo()
         update = self.doc.get_update(before)
         if update not in (b"", b"\x00\x00"):
-            await publish_update(self.file_id, update, origin=self.origin)
+            await publish_update(self.file_id, update, origin=self.origin, origin_channel=self.channel)
         await self.close()
 
     async def accept(self) -> None:
@@ -387,6 +388,8 @@ class SparkSession:
         if kind in ("ydoc.update", STATE):
             if message.get("origin") != self.origin:
                 self.doc.apply_update(message["payload"])
+        elif kind == RESUBSCRIBED:  # messages may have been missed meanwhile: the rooms answer with their state
+            await rooms_layer().group_send(room_group(self.file_id), hello_message(self.channel))
         elif kind == "spark.control" and self.on_control is not None:
             await self.on_control(message.get("action", ""), message)
 
