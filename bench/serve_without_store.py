@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-async def persist_without_storing(self, file_id: int, update: bytes, then=None) -> None:
+async def persist_without_storing(self, file_id: int, update: bytes, then: Callable | None = None) -> None:
     from workspace.collab import writer
 
     writer._run_fan_out([then])

@@ -25,3 +25,22 @@ def make_member(workspace, user, role: str):
     from workspace.projects.models import Membership
 
     return Membership.objects.create(workspace=workspace, user=user, role=role)
+
+
+class RecordingRoomClient:
+    """A room's local client whose transport takes every frame at once (like a Daphne connection); keeps them."""
+
+    def __init__(self, name: str) -> None:
+        self.channel_name = name
+        self.user_id = None
+        self.frames: list[bytes] = []
+
+    def try_send_frame(self, frame: bytes) -> bool:
+        self.frames.append(frame)
+        return True
+
+    async def send_frame(self, frame: bytes) -> None:
+        raise AssertionError("a client with a direct sender is never sent to through the awaited path")
+
+    async def apply_role(self, role: str | None) -> None:
+        pass

@@ -7,26 +7,11 @@ import asyncio
 import pytest
 from pycrdt import Doc, Text, merge_updates
 
+from tests.helpers import RecordingRoomClient as DirectClient
 from workspace.collab import protocol
 from workspace.collab.rooms import Room
 
 pytestmark = pytest.mark.embedded
-
-
-class DirectClient:
-    """A client whose transport takes a frame at once (a Daphne connection)."""
-
-    def __init__(self, name: str) -> None:
-        self.channel_name = name
-        self.user_id = None
-        self.frames: list[bytes] = []
-
-    def try_send_frame(self, frame: bytes) -> bool:
-        self.frames.append(frame)
-        return True
-
-    async def send_frame(self, frame: bytes) -> None:
-        raise AssertionError("a direct client is never sent to through the awaited path")
 
 
 class AwaitedClient(DirectClient):

@@ -15,6 +15,7 @@ from django.conf import settings
 from pycrdt import Doc, Text
 from redis import asyncio as aioredis
 
+from tests.helpers import RecordingRoomClient
 from workspace.collab import protocol, store
 from workspace.collab.rooms import HELLO, Room, new_msg_id, room_group
 from workspace.pubsub_layer import RedisPubSubLayer
@@ -25,28 +26,12 @@ FILE_ID = 4242
 WAIT_SECONDS = 5.0
 
 
-class Recorder:
-    """A local client of a room: keeps the frames it was sent."""
-
-    def __init__(self, name: str) -> None:
-        self.channel_name = name
-        self.user_id = None
-        self.frames: list[bytes] = []
-
-    def try_send_frame(self, frame: bytes) -> bool:
-        self.frames.append(frame)
-        return True
-
-    async def send_frame(self, frame: bytes) -> None:
-        self.frames.append(frame)
-
-
 class Process:
     def __init__(self, prefix: str, stored: list[bytes], name: str) -> None:
         self.layer = RedisPubSubLayer(hosts=[settings.REDIS_URL], prefix=prefix)
         self.stored = stored
         self.room = Room(FILE_ID, Doc(), layer=self.layer)
-        self.client = Recorder(f"client-{name}")
+        self.client = RecordingRoomClient(f"client-{name}")
         self.room.clients[self.client.channel_name] = self.client
         self.group_sends = 0
         send = self.layer.group_send
@@ -88,6 +73,30 @@ async def eventually(condition, what: str) -> None:
         await asyncio.sleep(0.01)
 
 
+async def silent_room(processes, text: str) -> Process:
+    """A process whose room is open, has `text` typed, and has stopped publishing (Redis counted only it)."""
+    a = processes("a")
+    await a.room.open()
+    a.type(text)
+    await a.idle()
+    assert a.room.alone_in_group()
+    return a
+
+
+def hold_back_hellos(room: Room) -> asyncio.Event:
+    """The room handles no hello until the returned event is set (its other messages go on)."""
+    may_pass = asyncio.Event()
+    handle = room.on_group_message
+
+    async def held_back(message: dict) -> None:
+        if message.get("type") == HELLO:
+            await may_pass.wait()
+        await handle(message)
+
+    room.on_group_message = held_back
+    return may_pass
+
+
 @pytest.fixture
 async def processes(monkeypatch):
     stored: list[bytes] = []
@@ -121,22 +130,10 @@ async def test_a_room_alone_on_redis_stops_publishing_once_redis_counts_no_other
 
 
 async def test_a_process_joining_later_gets_an_update_its_peer_did_not_publish_after_the_newcomer_loaded(processes):
-    a = processes("a")
-    await a.room.open()
-    a.type("one ")
-    await a.idle()
-    assert a.room.alone_in_group()
+    a = await silent_room(processes, "one ")
 
     # Hold back a's handling of hellos, so that a commits an update after b loaded but before a learns of b.
-    hello_may_pass = asyncio.Event()
-    handle = a.room.on_group_message
-
-    async def held_back(message: dict) -> None:
-        if message.get("type") == HELLO:
-            await hello_may_pass.wait()
-        await handle(message)
-
-    a.room.on_group_message = held_back
+    hello_may_pass = hold_back_hellos(a.room)
     b = processes("b")
     await b.room.open()
     assert b.text() == "one "
@@ -230,21 +227,9 @@ async def test_a_spark_session_of_another_process_gets_what_a_silent_room_skippe
     from workspace.collab import publish
     from workspace.spark import streamer
 
-    a = processes("a")
-    await a.room.open()
-    a.type("before ")
-    await a.idle()
-    assert a.room.alone_in_group()
+    a = await silent_room(processes, "before ")
 
-    hello_may_pass = asyncio.Event()
-    handle = a.room.on_group_message
-
-    async def held_back(message: dict) -> None:
-        if message.get("type") == HELLO:
-            await hello_may_pass.wait()
-        await handle(message)
-
-    a.room.on_group_message = held_back
+    hello_may_pass = hold_back_hellos(a.room)
     session_process = processes("spark")  # its layer stands for the other process's
     for module in (streamer, publish):
         monkeypatch.setattr(module, "rooms_layer", lambda: session_process.layer)
