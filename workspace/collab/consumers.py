@@ -173,8 +173,7 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
 
     def _fan_out_awareness(self, room: rooms.Room, payload: bytes, frame: bytes | None = None) -> None:
         """Hand to this process's other clients, and queue the message for the other processes."""
-        msg_id = rooms.new_msg_id()
-        room.mark_seen(msg_id)
+        msg_id = room.own_msg_id()
         room.deliver(frame or protocol.awareness(payload), skip=self.channel_name)
         room.publish({"type": "ydoc.awareness", "payload": payload, "origin": self.channel_name, "msg_id": msg_id})
 

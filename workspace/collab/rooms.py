@@ -73,9 +73,9 @@ def room_group(file_id: int) -> str:
     return f"ydoc.{file_id}"
 
 
-def hello_message(origin: str) -> dict:
+def hello_message(origin: str, msg_id: str | None = None) -> dict:
     """A new member's announcement: the rooms of the group answer with their whole state and keep publishing."""
-    return {"type": HELLO, "origin": origin, "msg_id": new_msg_id()}
+    return {"type": HELLO, "origin": origin, "msg_id": msg_id or new_msg_id()}
 
 
 ROOMS_LAYER = "rooms"
@@ -132,6 +132,12 @@ class Room:
 
     def _on_transaction(self, event: TransactionEvent) -> None:
         self._last_change = event.update
+
+    def own_msg_id(self) -> str:
+        """A fresh id for a message this room sends, already marked seen: its copy coming back is skipped."""
+        msg_id = new_msg_id()
+        self.mark_seen(msg_id)
+        return msg_id
 
     def mark_seen(self, msg_id: str) -> bool:
         """Remember a message id; False when it was already handled here."""
@@ -277,28 +283,27 @@ class Room:
     def announce(self, with_state: bool = False) -> None:
         """Tell the group this room is (again) a member: the others answer with their state and publish to it.
         `with_state`: also send this room's state, e.g. after the subscription was lost and renewed."""
-        self._hellos += 1
-        self._other_processes = True
+        self._publish_again()
         if with_state:
             self.publish(self._state_message())
-        message = hello_message(self.channel or "")
-        self.mark_seen(message["msg_id"])
-        self.publish(message)
+        self.publish(hello_message(self.channel or "", self.own_msg_id()))
 
     def _answer_hello(self) -> None:
-        self._hellos += 1
-        self._other_processes = True
+        self._publish_again()
         self.publish(self._state_message())
         if self.awareness:
             payload = protocol.encode_awareness(self.awareness_entries())
-            msg_id = new_msg_id()
-            self.mark_seen(msg_id)
-            self.publish({"type": "ydoc.awareness", "payload": payload, "origin": self.channel, "msg_id": msg_id})
+            self.publish(
+                {"type": "ydoc.awareness", "payload": payload, "origin": self.channel, "msg_id": self.own_msg_id()}
+            )
+
+    def _publish_again(self) -> None:
+        """Another member may be there now: publish from here on, and distrust counts from earlier sends."""
+        self._hellos += 1
+        self._other_processes = True
 
     def _state_message(self) -> dict:
-        msg_id = new_msg_id()
-        self.mark_seen(msg_id)
-        return {"type": STATE, "payload": self.doc.get_update(), "origin": self.channel, "msg_id": msg_id}
+        return {"type": STATE, "payload": self.doc.get_update(), "origin": self.channel, "msg_id": self.own_msg_id()}
 
     def _coalesce(self, batch: list[dict]) -> list[dict]:
         """Merge runs of consecutive updates into one update message (awareness messages stay as they are)."""
@@ -311,8 +316,7 @@ class Room:
             if len(run) == 1:
                 out.append(run[0])
             elif run:
-                msg_id = new_msg_id()
-                self.mark_seen(msg_id)
+                msg_id = self.own_msg_id()
                 payload = merge_updates(*(m["payload"] for m in run))
                 out.append({"type": "ydoc.update", "payload": payload, "origin": MERGED_ORIGIN, "msg_id": msg_id})
             run = []

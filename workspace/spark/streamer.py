@@ -167,8 +167,7 @@ class SparkSession:
         self.channel = await layer.new_channel()
         # Subscribe before loading so that no update falls between the snapshot and the subscription.
         await layer.group_add(room_group(self.file_id), self.channel)
-        # Rooms that published nothing while alone in the group answer with their state and publish again.
-        await layer.group_send(room_group(self.file_id), hello_message(self.channel))
+        await self._announce()
         parts, _ = await database_sync_to_async(store.load_updates)(self.file_id)
         for part in parts:
             if part:
@@ -377,6 +376,11 @@ class SparkSession:
             except Exception:  # noqa: BLE001 - one bad message must not kill the session
                 logger.exception("spark session %s could not handle %s", self.request_id, message.get("type"))
 
+    async def _announce(self) -> None:
+        """A hello to the group: rooms that published nothing while alone answer with their state and publish
+        again (and any room answers after this session's subscription was renewed)."""
+        await rooms_layer().group_send(room_group(self.file_id), hello_message(self.channel))
+
     async def _keep_awareness_alive(self) -> None:
         while not self.closed:
             await asyncio.sleep(AWARENESS_REFRESH_SECONDS)
@@ -388,8 +392,8 @@ class SparkSession:
         if kind in ("ydoc.update", STATE):
             if message.get("origin") != self.origin:
                 self.doc.apply_update(message["payload"])
-        elif kind == RESUBSCRIBED:  # messages may have been missed meanwhile: the rooms answer with their state
-            await rooms_layer().group_send(room_group(self.file_id), hello_message(self.channel))
+        elif kind == RESUBSCRIBED:  # messages may have been missed meanwhile
+            await self._announce()
         elif kind == "spark.control" and self.on_control is not None:
             await self.on_control(message.get("action", ""), message)
 
