@@ -5,11 +5,19 @@ from __future__ import annotations
 import posixpath
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.db.models.functions import Substr
+from django.db.models.lookups import Exact
 
 from workspace.projects.models import FileNode, Membership, Role, Workspace, role_at_least
 
-MAX_PATH_LENGTH = 512
+MAX_PATH_LENGTH = 512  # characters: FileNode.path's column
+# Bytes, as file systems count them: a name longer than NAME_MAX (255 on Linux file systems) cannot be written
+# to disk, so a job's copy of the workspace could not hold it; the whole path stays far below PATH_MAX (4096)
+# even under a long SANDBOX_ROOT.
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 1024
 
 
 class FileTreeError(ValueError):
@@ -20,9 +28,13 @@ class PermissionDenied(PermissionError):
     """The user lacks the role needed for the action."""
 
 
+# Ids are 64-bit columns; a larger number names nothing (and SQLite cannot even bind it in a foreign-key lookup).
+MAX_ID = 2**63 - 1
+
+
 def role_of(user: AbstractBaseUser | None, workspace_id: int) -> str | None:
     """The user's role in the workspace, or None when not a member (or anonymous)."""
-    if user is None or not user.is_authenticated:
+    if user is None or not user.is_authenticated or not 0 < workspace_id <= MAX_ID:
         return None
     return Membership.objects.filter(workspace_id=workspace_id, user=user).values_list("role", flat=True).first()
 
@@ -53,11 +65,31 @@ def normalise_path(path: str) -> str:
     if raw.startswith("/") or any(part in ("", ".", "..") for part in raw.strip("/").split("/")):
         raise FileTreeError(f"Invalid path {path!r}: use names separated by '/', without '.' or '..'.")
     clean = posixpath.normpath(raw.strip("/"))
-    if len(clean) > MAX_PATH_LENGTH:
-        raise FileTreeError("The path is too long.")
     if any(ch in clean for ch in "\x00\n\r"):
         raise FileTreeError("The path contains control characters.")
+    try:
+        encoded = clean.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate (JSON allows "\ud800"): no file system can name it
+        raise FileTreeError("The path is not valid Unicode text.") from exc
+    if len(clean) > MAX_PATH_LENGTH or len(encoded) > MAX_PATH_BYTES:
+        raise FileTreeError(f"The path is too long: at most {MAX_PATH_LENGTH} characters and {MAX_PATH_BYTES} bytes.")
+    longest = max(len(part.encode("utf-8")) for part in clean.split("/"))
+    if longest > MAX_NAME_BYTES:
+        raise FileTreeError(
+            f"A name in the path is too long ({longest} bytes): a file or folder name is at most "
+            f"{MAX_NAME_BYTES} bytes (UTF-8)."
+        )
     return clean
+
+
+def nodes_below(workspace_id: int, folder_path: str) -> QuerySet[FileNode]:
+    """Every node strictly inside `folder_path`, matched exactly on every database.
+
+    Not `path__startswith`: that is LIKE, which ignores case on SQLite (`src` would take `SRC/x.py` along).
+    The compared prefix is a substring of the same length, and `=` is exact on SQLite and PostgreSQL alike.
+    """
+    prefix = folder_path + "/"
+    return FileNode.objects.filter(Exact(Substr("path", 1, len(prefix)), prefix), workspace_id=workspace_id)
 
 
 def _ensure_parent_folders(workspace: Workspace, path: str) -> None:
@@ -71,15 +103,18 @@ def _ensure_parent_folders(workspace: Workspace, path: str) -> None:
 
 def create_file(workspace: Workspace, path: str, *, is_folder: bool = False, content: str = "") -> FileNode:
     clean = normalise_path(path)
-    with transaction.atomic():
-        if FileNode.objects.filter(workspace=workspace, path=clean).exists():
-            raise FileTreeError(f"{clean!r} already exists.")
-        _ensure_parent_folders(workspace, clean)
-        node = FileNode.objects.create(workspace=workspace, path=clean, is_folder=is_folder)
-        if content and not is_folder:
-            from workspace.collab.store import replace_text
+    try:
+        with transaction.atomic():
+            if FileNode.objects.filter(workspace=workspace, path=clean).exists():
+                raise FileTreeError(f"{clean!r} already exists.")
+            _ensure_parent_folders(workspace, clean)
+            node = FileNode.objects.create(workspace=workspace, path=clean, is_folder=is_folder)
+            if content and not is_folder:
+                from workspace.collab.store import replace_text
 
-            replace_text(node.id, content)
+                replace_text(node.id, content)
+    except IntegrityError as exc:  # created concurrently by someone else
+        raise FileTreeError(f"{clean!r} already exists.") from exc
     return node
 
 
@@ -90,24 +125,30 @@ def rename_file(node: FileNode, new_path: str) -> FileNode:
         return node
     if node.is_folder and clean.startswith(node.path + "/"):
         raise FileTreeError("A folder cannot be moved inside itself.")
-    with transaction.atomic():
-        if FileNode.objects.filter(workspace_id=node.workspace_id, path=clean).exists():
-            raise FileTreeError(f"{clean!r} already exists.")
-        _ensure_parent_folders(node.workspace, clean)
-        if node.is_folder:
-            old_prefix = node.path + "/"
-            for child in FileNode.objects.filter(workspace_id=node.workspace_id, path__startswith=old_prefix):
-                child.path = clean + "/" + child.path[len(old_prefix) :]
-                child.save(update_fields=["path", "updated_at"])
-        node.path = clean
-        node.save(update_fields=["path", "updated_at"])
+    old_path = node.path
+    try:
+        with transaction.atomic():
+            if FileNode.objects.filter(workspace_id=node.workspace_id, path=clean).exists():
+                raise FileTreeError(f"{clean!r} already exists.")
+            _ensure_parent_folders(node.workspace, clean)
+            if node.is_folder:
+                old_prefix = old_path + "/"
+                for child in nodes_below(node.workspace_id, old_path):
+                    # The longer prefix may take a child's path over the limits: refused, nothing moves.
+                    child.path = normalise_path(clean + "/" + child.path[len(old_prefix) :])
+                    child.save(update_fields=["path", "updated_at"])
+            node.path = clean
+            node.save(update_fields=["path", "updated_at"])
+    except IntegrityError as exc:  # a path taken concurrently by someone else
+        node.path = old_path
+        raise FileTreeError(f"{clean!r} already exists.") from exc
     return node
 
 
 def delete_file(node: FileNode) -> int:
     """Delete a file, or a folder and everything below it. Returns how many nodes went."""
     with transaction.atomic():
-        below = FileNode.objects.filter(workspace_id=node.workspace_id, path__startswith=node.path + "/")
+        below = nodes_below(node.workspace_id, node.path)
         count = below.count() + 1 if node.is_folder else 1
         if node.is_folder:
             below.delete()
