@@ -2,7 +2,8 @@
 
 Endpoints and message types are discovered (ninja routes of `workspace.api.api`, Django URL patterns,
 `workspace.realtime.handlers.HANDLERS`), so a new one without an entry in the tables below fails here.
-Ids of another workspace must be refused (404, or 403 / an error reply) and never leak its data.
+Ids of another workspace must be refused (404 / an error reply), never leak its data, and be answered exactly
+as ids that exist nowhere (same status and body, same reply), so that ids cannot be probed.
 """
 
 from __future__ import annotations
@@ -209,6 +210,15 @@ def build_world() -> World:
     )
 
 
+# Ids no object has: one an ordinary id could reach, one beyond the 64-bit column.
+MISSING_IDS = (987_654_321, 2**63 + 5)
+
+
+def missing_ids(ids: dict[str, object], value: int) -> dict[str, object]:
+    """`ids` with every numeric id replaced by one that names nothing."""
+    return {name: value if isinstance(v, int) else v for name, v in ids.items()}
+
+
 def fill(path: str, ids: dict[str, object]) -> str:
     import re
 
@@ -311,8 +321,46 @@ def test_ids_of_another_workspace_are_refused_without_leaking(key):
     spec = HTTP_MATRIX.get(key) or _lookup(PAGE_MATRIX, key, "PAGE_MATRIX")
     world = build_world()
     response = call(client_for(world.users["owner"]), key, spec, world.b)
-    assert response.status_code in (403, 404), f"{key} with another workspace's ids gave {response.status_code}"
+    assert response.status_code == 404, f"{key} with another workspace's ids gave {response.status_code}"
     assert SECRET.encode() not in response.content
+
+
+def _answer(response) -> tuple[int, str, bytes]:
+    return response.status_code, response.get("Content-Type", ""), response.content
+
+
+@pytest.mark.django_db
+@pytest.mark.embedded
+@pytest.mark.parametrize("missing", MISSING_IDS)
+@pytest.mark.parametrize("key", [k for k in api_endpoints() + page_endpoints() if _takes_ids(k)])
+def test_another_workspaces_ids_answer_exactly_as_missing_ids(key, missing):
+    spec = HTTP_MATRIX.get(key) or _lookup(PAGE_MATRIX, key, "PAGE_MATRIX")
+    world = build_world()
+    client = client_for(world.users["owner"])
+    theirs = call(client, key, spec, world.b)
+    nowhere = call(client, key, spec, missing_ids(world.b, missing))
+    assert _answer(theirs) == _answer(nowhere), f"{key}: another workspace's ids are told apart from missing ones"
+
+
+def _inner_id_names(key: str) -> list[str]:
+    import re
+
+    return [name for name in re.findall(r"\{(\w+)\}", key) if name not in ("workspace_id", "token")]
+
+
+@pytest.mark.django_db
+@pytest.mark.embedded
+@pytest.mark.parametrize("missing", MISSING_IDS)
+@pytest.mark.parametrize("key", [k for k in api_endpoints() + page_endpoints() if _inner_id_names(k)])
+def test_another_workspaces_ids_inside_your_workspace_answer_exactly_as_missing_ids(key, missing):
+    """Your own workspace in the path, another workspace's member, invitation, file... in the rest of it."""
+    spec = HTTP_MATRIX.get(key) or _lookup(PAGE_MATRIX, key, "PAGE_MATRIX")
+    world = build_world()
+    client = client_for(world.users["owner"])
+    names = _inner_id_names(key)
+    theirs = call(client, key, spec, {**world.a, **{n: world.b[n] for n in names}})
+    nowhere = call(client, key, spec, {**world.a, **{n: missing for n in names}})
+    assert _answer(theirs) == _answer(nowhere), f"{key}: another workspace's ids are told apart from missing ones"
 
 
 @pytest.mark.embedded
@@ -370,6 +418,19 @@ async def test_message_with_another_workspaces_ids_is_refused(name):
     reply = await _reply(world, "owner", {"type": name, **WS_MATRIX[name].cross(world.b)})
     assert reply["type"] == "error", f"{name} accepted ids of another workspace: {reply}"
     assert SECRET not in str(reply)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.embedded
+@pytest.mark.parametrize("missing", MISSING_IDS)
+@pytest.mark.parametrize("name", sorted(n for n, m in WS_MATRIX.items() if m.cross is not None))
+async def test_message_with_another_workspaces_ids_answers_exactly_as_missing_ids(name, missing):
+    world = await database_sync_to_async(build_world)()
+    cross = WS_MATRIX[name].cross
+    theirs = await _reply(world, "owner", {"type": name, **cross(world.b)})
+    nowhere = await _reply(world, "owner", {"type": name, **cross(missing_ids(world.b, missing))})
+    theirs.pop("request_id"), nowhere.pop("request_id")
+    assert theirs == nowhere, f"{name}: another workspace's ids are told apart from missing ones"
 
 
 @pytest.mark.django_db(transaction=True)

@@ -95,14 +95,14 @@ async def test_anonymous_connection_is_closed_unauthenticated(workspace_with_fil
     await client.close()
 
 
-async def test_non_member_is_closed_forbidden(workspace_with_file):
+async def test_non_member_is_closed_as_if_the_file_did_not_exist(workspace_with_file):
     _, node = workspace_with_file
     stranger = await database_sync_to_async(make_user)("mallory")
     client = YClient(node.id, user=stranger)
     assert await client.connect()
     with pytest.raises(ConnectionError):
         await client.pump_until(lambda: False, timeout=2)
-    assert client.closed_code == CLOSE_FORBIDDEN
+    assert client.closed_code == CLOSE_NOT_FOUND
     await client.close()
 
 

@@ -39,11 +39,14 @@ def resolve_access(user, file_id: int, token: str | None) -> RoomAccess:
     if user is None or not user.is_authenticated:
         return RoomAccess(None, "", None, None, CLOSE_UNAUTHENTICATED, "log in or pass ?token=")
     node = FileNode.objects.filter(id=file_id, is_folder=False).only("id", "workspace_id").first()
-    if node is None:
-        return RoomAccess(user.id, user.username, None, None, CLOSE_NOT_FOUND, "no such file")
-    role = Membership.objects.filter(workspace_id=node.workspace_id, user=user).values_list("role", flat=True).first()
+    role = None
+    if node is not None:
+        role = (
+            Membership.objects.filter(workspace_id=node.workspace_id, user=user).values_list("role", flat=True).first()
+        )
     if role is None:
-        return RoomAccess(user.id, user.username, node.workspace_id, None, CLOSE_FORBIDDEN, "not a member")
+        # A file of a workspace the user is not in closes exactly as a missing one: its id reveals nothing.
+        return RoomAccess(user.id, user.username, None, None, CLOSE_NOT_FOUND, "no such file")
     return RoomAccess(user.id, user.username, node.workspace_id, role)
 
 

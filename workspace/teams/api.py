@@ -8,6 +8,7 @@ from ninja import Router, Schema
 from ninja.errors import HttpError
 
 from workspace.projects.models import Role
+from workspace.projects.services import MAX_ID
 from workspace.teams import services
 from workspace.teams.access import api_require_role
 
@@ -58,6 +59,12 @@ class ChatMessageOut(Schema):
     created_at: str
 
 
+def _member_id(user_id: int) -> int:
+    """A number beyond the id column names no user: looked up as 0, which names none either (SQLite could not
+    even bind it), so it is answered exactly as any other user who is not a member."""
+    return user_id if 0 < user_id <= MAX_ID else 0
+
+
 def _team_call(func, *args, **kwargs):
     try:
         return func(*args, **kwargs)
@@ -74,6 +81,7 @@ def list_members(request, workspace_id: int):
 @router.patch("/workspaces/{workspace_id}/members/{user_id}", response=MemberOut)
 def change_member_role(request, workspace_id: int, user_id: int, payload: RoleIn):
     api_require_role(request, workspace_id, Role.OWNER)
+    user_id = _member_id(user_id)
     _team_call(services.change_role, workspace_id, user_id, payload.role)
     return next(m for m in services.list_members(workspace_id) if m["user_id"] == user_id)
 
@@ -81,7 +89,7 @@ def change_member_role(request, workspace_id: int, user_id: int, payload: RoleIn
 @router.delete("/workspaces/{workspace_id}/members/{user_id}")
 def remove_member(request, workspace_id: int, user_id: int):
     api_require_role(request, workspace_id, Role.OWNER)
-    _team_call(services.remove_member, workspace_id, user_id)
+    _team_call(services.remove_member, workspace_id, _member_id(user_id))
     return {"removed": user_id}
 
 
