@@ -31,19 +31,29 @@ EXPORT_COLUMNS = (
 )
 
 
+# Characters that make a spreadsheet read a cell as a formula (OWASP's CSV injection list).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
+def neutralise(text: str) -> str:
+    """`text` as a spreadsheet shows it verbatim: a leading `'` when it would start a formula, even after
+    leading whitespace (spreadsheets skip it when they guess a cell's type)."""
+    if text.startswith(FORMULA_PREFIXES) or text.lstrip().startswith(FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
+
 def _cell(value: object) -> object:
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value  # keep spreadsheets from evaluating prompt text as a formula
     if value is None:
         return ""
-    if isinstance(value, list):
-        return ";".join(str(v) for v in value)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
+    if isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, list | tuple):
+        # One cell for all of them: what counts is how the joined cell starts.
+        value = ";".join("" if v is None else str(v) for v in value)
+    elif hasattr(value, "isoformat"):
+        value = value.isoformat()
+    return neutralise(str(value))
 
 
 def to_csv(rows: list[dict]) -> str:
