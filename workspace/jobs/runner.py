@@ -23,7 +23,15 @@ from workspace.jobs import events, sandbox
 from workspace.jobs.agent import AgentReport, JobCancelled, run_agent
 from workspace.jobs.changeset import build_changeset
 from workspace.jobs.models import Job, JobKind, JobStatus
-from workspace.jobs.snapshot import materialise, remove_scratch, scratch_dir, take_snapshot
+from workspace.jobs.snapshot import (
+    describe_os_error,
+    hide_server_paths,
+    materialise,
+    remove_scratch,
+    scratch_dir,
+    split_unusable,
+    take_snapshot,
+)
 from workspace.jobs.tools import WorkspaceTools
 
 logger = logging.getLogger(__name__)
@@ -113,26 +121,33 @@ def run_job(job_id: int, soft_time_limit: float | None = None) -> str:
         status, error, result = JobStatus.FAILED, str(exc), None
     except Exception as exc:  # noqa: BLE001 - any failure becomes the job's error, shown to the user
         logger.exception("job %s failed", job.id)
-        status, error, result = JobStatus.FAILED, _describe(exc), None
+        status, error, result = JobStatus.FAILED, _describe(exc, root), None
     finally:
         watcher.stop()
         remove_scratch(root)
     if status != JobStatus.CANCELLED and watcher.is_cancelled():
         status, error = JobStatus.CANCELLED, ""
-    events.finish(job, status, error=error, result=result)
+    # Members see the job's files by their workspace paths, never where this server keeps them.
+    events.finish(job, status, error=hide_server_paths(error, root), result=result)
     return status
 
 
 def _work(job: Job, watcher: Watcher, root) -> tuple[str, str, dict]:
     report = AgentReport(
-        event=lambda kind, message, data=None: events.record(job, kind, message, data),
+        event=lambda kind, message, data=None: events.record(job, kind, hide_server_paths(message, root), data),
         progress=lambda **fields: events.update_progress(job, **fields),
         should_stop=watcher.is_cancelled,
     )
     report.progress(step="snapshot", progress=0.02)
-    snapshot = take_snapshot(job.workspace_id)
+    snapshot, skipped = split_unusable(take_snapshot(job.workspace_id))
     root = materialise(snapshot, root)
     report.event("status", f"snapshot of {len(snapshot)} files taken", {"files": len(snapshot)})
+    if skipped:
+        report.event(
+            "error",
+            f"{len(skipped)} file(s) left out of this job, which cannot hold them:\n" + "\n".join(skipped),
+            {"skipped": len(skipped)},
+        )
     if job.kind in (JobKind.TESTS, JobKind.LINT):
         return _run_command_job(job, root, report)
     return _run_agent_job(job, snapshot, root, report)
@@ -145,12 +160,13 @@ def _run_command_job(job: Job, root, report: AgentReport) -> tuple[str, str, dic
     result = sandbox.run_command(command, root, should_stop=report.should_stop)
     if result.cancelled:
         raise JobCancelled()
+    output = hide_server_paths(result.output, root)
     report.event(
         "output" if result.ok else "error",
-        result.output or "(no output)",
+        output or "(no output)",
         {"exit_code": result.exit_code, "backend": result.backend, "timed_out": result.timed_out},
     )
-    outcome = {"output": result.output, "exit_code": result.exit_code, "backend": result.backend, "changeset": []}
+    outcome = {"output": output, "exit_code": result.exit_code, "backend": result.backend, "changeset": []}
     if result.ok:
         return JobStatus.SUCCEEDED, "", outcome
     return JobStatus.FAILED, f"`{command}` failed: {result.summary()}", outcome
@@ -180,13 +196,11 @@ def _run_agent_job(job: Job, snapshot, root, report: AgentReport) -> tuple[str, 
     return JobStatus.SUCCEEDED, "", {"changeset": changeset, "summary": summary}
 
 
-def _describe(exc: BaseException) -> str:
-    try:
-        from workspace.spark.providers import describe_error
-
-        return describe_error(exc)
-    except ImportError:
-        return f"{type(exc).__name__}: {exc}"
+def _describe(exc: BaseException, root) -> str:
+    """A failure outside the model call (snapshot, scratch copy, sandbox start) as a sentence for members."""
+    if isinstance(exc, OSError):
+        return f"the job could not run: {describe_os_error(exc, root)}"
+    return f"the job stopped on an internal error ({type(exc).__name__}); the worker's log has the details"
 
 
 def worker_lost_reason(times: int) -> str:

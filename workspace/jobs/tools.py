@@ -11,7 +11,7 @@ from pathlib import Path
 from django.conf import settings
 
 from workspace.jobs import sandbox
-from workspace.jobs.snapshot import PathOutsideWorkspace, resolve_inside
+from workspace.jobs.snapshot import PathOutsideWorkspace, describe_os_error, hide_server_paths, resolve_inside
 
 SKIPPED_DIRS = {".git", "__pycache__", ".pytest_cache", ".ruff_cache", "node_modules", ".venv"}
 MAX_LIST = 2000
@@ -105,6 +105,8 @@ class WorkspaceTools:
             raise ToolError(f"bad arguments for {name}: {exc}") from exc
         except PathOutsideWorkspace as exc:
             raise ToolError(str(exc)) from exc
+        except OSError as exc:  # e.g. writing below a file, or a name the file system refuses
+            raise ToolError(f"{name} failed: {describe_os_error(exc, self.root)}") from exc
 
     def files(self) -> list[str]:
         paths = []
@@ -164,4 +166,4 @@ class WorkspaceTools:
     def tool_run_command(self, command: str) -> str:
         result = sandbox.run_command(command, self.root, should_stop=self.should_stop)
         self.last_command = result
-        return f"[{result.summary()}]\n{result.output}"
+        return f"[{result.summary()}]\n{hide_server_paths(result.output, self.root)}"
