@@ -95,8 +95,22 @@ SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": env_int("PASSWORD_MIN_LENGTH", 10)},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login throttle (workspace/accounts/throttle.py): after LOGIN_FAILURE_LIMIT failed password checks for one
+# account, or LOGIN_ADDRESS_FAILURE_LIMIT from one address, each within LOGIN_COOLOFF_SECONDS of the last, checks for
+# it are refused for LOGIN_COOLOFF_SECONDS. Counted in the cache: Redis (shared by every process) when
+# REDIS_URL is set, else the process' memory (the embedded mode is one process).
+AUTHENTICATION_BACKENDS = ["workspace.accounts.throttle.ThrottledModelBackend"]
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 20)
+LOGIN_COOLOFF_SECONDS = env_int("LOGIN_COOLOFF_SECONDS", 900)
 # --- end Security ---
 
 INSTALLED_APPS = [
@@ -195,6 +209,15 @@ if REDIS_URL:
 else:
     _memory_layer = {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 5000}}
     CHANNEL_LAYERS = {"default": _memory_layer, "rooms": _memory_layer}
+# The cache holds the login throttle's counters: in Redis they are shared by every process.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"sparkroom{TEST_RUN_ID}.cache",
+        }
+    }
 
 # Celery: Redis broker in production, in-memory broker + in-process worker thread otherwise.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "memory://")
