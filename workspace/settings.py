@@ -111,6 +111,9 @@ AUTHENTICATION_BACKENDS = ["workspace.accounts.throttle.ThrottledModelBackend"]
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 20)
 LOGIN_COOLOFF_SECONDS = env_int("LOGIN_COOLOFF_SECONDS", 900)
+# Content-Security-Policy of every HTML page (workspace/csp.py). CONTENT_SECURITY_POLICY replaces the
+# directives it names, e.g. "img-src 'self' data: https://avatars.example.com; connect-src 'self' https://x".
+CONTENT_SECURITY_POLICY = os.environ.get("CONTENT_SECURITY_POLICY", "")
 # --- end Security ---
 
 INSTALLED_APPS = [
@@ -122,6 +125,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "ninja",  # /api/docs from ninja's own static files (no CDN script, no inline script: CSP allows it)
     "workspace.accounts",
     "workspace.projects",
     "workspace.collab",
@@ -136,6 +140,7 @@ INSTALLED_APPS += [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "workspace.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
