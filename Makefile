@@ -41,14 +41,15 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
 
-# Full suite against PostgreSQL + Redis (started if down), then the embedded-default subset
-# (SQLite + in-memory channel layer).
+# Full suite against PostgreSQL + Redis (started if down), production mode with a SECRET_KEY made for this run,
+# then the embedded-default subset (SQLite + in-memory channel layer; its key is the generated .data/secret_key).
 test: setup
 	bash scripts/ensure_services.sh
 	bash scripts/ensure_chromium.sh
 	bash scripts/ensure_bubblewrap.sh
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))') \
+		$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 	env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL $(BIN)/pytest -q -p no:cacheprovider -m embedded $(PYTEST_ARGS)
 
 # Benchmarks (not part of `make test`): each prints its figures beside a reference measured in the same run.

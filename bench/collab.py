@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -33,6 +34,9 @@ LOADGEN = Path(__file__).with_name("collab_loadgen.py")
 GC_LOGGED_SERVE = Path(__file__).with_name("serve_gc_logged.py")
 SERVE_WITHOUT_STORE = Path(__file__).with_name("serve_without_store.py")
 REFERENCE_SERVER = ROOT / "frontend" / "node_modules" / "y-websocket-legacy-server" / "bin" / "server.js"
+# The servers run in production mode, which needs a SECRET_KEY; they and this process (which signs the
+# room tokens and sessions) share one made for this run. bench/spark.py imports this module, so shares it too.
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 
 
 def free_port() -> int:

@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import statistics
 import sys
 import time
@@ -33,6 +34,8 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/6")
 os.environ["SPARKROOM_TEST_RUN_ID"] = f"benchjobs{os.getpid()}"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "workspace.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+# Production mode needs a SECRET_KEY: one per run, inherited by the Daphne and Celery processes started here.
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 os.environ["JOB_TESTS_COMMAND"] = "true"
 
 

@@ -88,9 +88,9 @@ def open_editor(page: Page, base_url: str, workspace_id: int, file_id: int | Non
     """Load /w/<id>/ (optionally ?file=<id>) and wait until the editor is ready and the file synced."""
     query = f"?file={file_id}" if file_id is not None else ""
     page.goto(f"{base_url}/w/{workspace_id}/{query}")
-    page.wait_for_function("window.sparkroomReady === true")
+    page.wait_for_function("() => window.sparkroomReady === true")
     if file_id is not None:
-        page.wait_for_function("window.sparkroom.isSynced()")
+        page.wait_for_function("() => window.sparkroom.isSynced()")
     return page
 
 
@@ -113,7 +113,7 @@ def editor_text(page: Page) -> str:
 
 def wait_for_editor_text(page: Page, predicate_js: str) -> None:
     """Wait until `predicate_js` (an expression over `text`) holds for the open model's text."""
-    page.wait_for_function(f"(() => {{ const text = window.sparkroom.getText(); return {predicate_js}; }})()")
+    page.wait_for_function(f"() => {{ const text = window.sparkroom.getText(); return {predicate_js}; }}")
 
 
 def wait_for_text_equal(page: Page, expected: str) -> None:

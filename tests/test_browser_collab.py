@@ -71,7 +71,7 @@ def test_two_editors_see_each_others_text_and_named_cursors_and_text_survives_re
         assert alice.get_by_test_id("connection-status").get_attribute("data-status") == "connected"
 
         alice.reload()
-        alice.wait_for_function("window.sparkroomReady === true && window.sparkroom.isSynced()")
+        alice.wait_for_function("() => window.sparkroomReady === true && window.sparkroom.isSynced()")
         assert editor_text(alice) == both
         assert server_text(alice, live_server_url, node.id) == editor_text(alice)
         assert alice.page_errors == [] and bob.page_errors == []
@@ -115,7 +115,7 @@ def test_file_tree_create_rename_delete_update_the_other_users_tree_live(team, l
         alice.get_by_test_id("new-file").click()
         alice.get_by_test_id("file-src/feature.py").wait_for()
         bob.get_by_test_id("file-src/feature.py").wait_for()
-        alice.wait_for_function("window.sparkroom.currentFile()?.path === 'src/feature.py'")
+        alice.wait_for_function("() => window.sparkroom.currentFile()?.path === 'src/feature.py'")
         new_id = alice.evaluate("window.sparkroom.currentFile().id")
         assert f"file={new_id}" in alice.url
         assert run_orm(lambda: FileNode.objects.get(id=new_id).path) == "src/feature.py"
@@ -125,7 +125,7 @@ def test_file_tree_create_rename_delete_update_the_other_users_tree_live(team, l
         alice.get_by_test_id("toast").filter(has_text="already exists").wait_for()
 
         bob.get_by_test_id("file-src/feature.py").click()
-        bob.wait_for_function("window.sparkroom.currentFile()?.path === 'src/feature.py'")
+        bob.wait_for_function("() => window.sparkroom.currentFile()?.path === 'src/feature.py'")
 
         row = alice.get_by_test_id("file-src/feature.py")
         row.hover()
@@ -133,7 +133,7 @@ def test_file_tree_create_rename_delete_update_the_other_users_tree_live(team, l
         row.locator("[data-action=rename]").click()
         bob.get_by_test_id("file-src/renamed.py").wait_for()
         assert bob.get_by_test_id("file-src/feature.py").count() == 0
-        bob.wait_for_function("window.sparkroom.currentFile()?.path === 'src/renamed.py'")
+        bob.wait_for_function("() => window.sparkroom.currentFile()?.path === 'src/renamed.py'")
         assert bob.get_by_test_id("open-file-path").inner_text() == "src/renamed.py"
 
         row = alice.get_by_test_id("file-src/renamed.py")
@@ -142,8 +142,8 @@ def test_file_tree_create_rename_delete_update_the_other_users_tree_live(team, l
         row.locator("[data-action=delete]").click()
         bob.get_by_test_id("file-src/renamed.py").wait_for(state="detached")
         assert not run_orm(lambda: FileNode.objects.filter(id=new_id).exists())
-        bob.wait_for_function("window.sparkroom.currentFile() === null")
-        alice.wait_for_function("window.sparkroom.currentFile() === null")
+        bob.wait_for_function("() => window.sparkroom.currentFile() === null")
+        alice.wait_for_function("() => window.sparkroom.currentFile() === null")
 
         bob.get_by_test_id("file-src").click()
         bob.get_by_test_id("file-src/main.py").wait_for(state="detached")

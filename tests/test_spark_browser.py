@@ -92,7 +92,9 @@ def test_alice_asks_for_an_edit_and_bob_sees_it_stream_in_then_accept_and_reject
         ai_id = bob.evaluate(f"({AI_CLIENT_JS})()")
         bob.wait_for_selector(f".yRemoteSelectionHead-{ai_id}", state="attached")
         assert "streaming" in bob.get_by_test_id("spark-bar").get_attribute("data-status")
-        bob.wait_for_function("document.querySelector('[data-testid=spark-figures]').textContent.includes('tok/s')")
+        bob.wait_for_function(
+            "() => document.querySelector('[data-testid=spark-figures]').textContent.includes('tok/s')"
+        )
         screenshot(bob, "spark-streaming-seen-by-bob")
 
         expected = ORIGINAL + "".join(TOKENS)

@@ -78,7 +78,7 @@ def test_invite_signup_join_follow_and_chat_both_ways(owner_workspace, live_serv
     open_team_tab(alice)
     alice.select_option('[data-testid="invite-role"]', "editor")
     alice.click('[data-testid="invite-create"]')
-    alice.wait_for_function("document.querySelector('[data-testid=invite-url]').value.includes('/teams/invite/')")
+    alice.wait_for_function("() => document.querySelector('[data-testid=invite-url]').value.includes('/teams/invite/')")
     invite_url = alice.input_value('[data-testid="invite-url"]')
 
     bob = new_page(browser)
@@ -95,7 +95,7 @@ def test_invite_signup_join_follow_and_chat_both_ways(owner_workspace, live_serv
     with bob.expect_navigation():
         bob.click('[data-testid="accept-invite"]')
     assert bob.url.rstrip("/").endswith(f"/w/{workspace.id}") or f"/w/{workspace.id}/" in bob.url
-    bob.wait_for_function("window.sparkroomReady === true")
+    bob.wait_for_function("() => window.sparkroomReady === true")
     assert bob.text_content('[data-testid="role-badge"]').strip() == "editor"
 
     # Alice sees Bob arrive in her Team panel, with his colour and file.
@@ -111,7 +111,7 @@ def follow_and_chat(alice, bob, notes) -> None:
 
     # Alice moves to another file and down to line 150: Bob's editor follows file, cursor and scroll.
     alice.evaluate(f"window.sparkroom.openFile({notes.id})")
-    alice.wait_for_function("window.sparkroom.isSynced()")
+    alice.wait_for_function("() => window.sparkroom.isSynced()")
     alice.evaluate(
         """() => {
             const ed = window.sparkroom.editor;
@@ -119,12 +119,12 @@ def follow_and_chat(alice, bob, notes) -> None:
             ed.revealLineInCenter(150);
         }"""
     )
-    bob.wait_for_function(f"window.sparkroom.currentFile()?.id === {notes.id}")
-    bob.wait_for_function("window.sparkroom.editor.getPosition()?.lineNumber === 150")
+    bob.wait_for_function(f"() => window.sparkroom.currentFile()?.id === {notes.id}")
+    bob.wait_for_function("() => window.sparkroom.editor.getPosition()?.lineNumber === 150")
     alice_scroll = alice.evaluate("window.sparkroom.editor.getScrollTop()")
     assert alice_scroll > 0
-    bob.wait_for_function(f"Math.abs(window.sparkroom.editor.getScrollTop() - {alice_scroll}) < 2")
-    alice.wait_for_function("document.querySelector('[data-testid=team-file-bob]').textContent === 'src/long.py'")
+    bob.wait_for_function(f"() => Math.abs(window.sparkroom.editor.getScrollTop() - {alice_scroll}) < 2")
+    alice.wait_for_function("() => document.querySelector('[data-testid=team-file-bob]').textContent === 'src/long.py'")
 
     # Chat both ways; it persists across a reload.
     bob.fill('[data-testid="chat-input"]', "hi alice, following you")
@@ -135,7 +135,7 @@ def follow_and_chat(alice, bob, notes) -> None:
     bob.wait_for_selector('[data-testid="chat-message"]:has-text("welcome bob")')
     screenshot(alice, "team-panel-owner")
     bob.reload()
-    bob.wait_for_function("window.sparkroomReady === true")
+    bob.wait_for_function("() => window.sparkroomReady === true")
     open_team_tab(bob)
     bob.wait_for_selector('[data-testid="chat-message"]:has-text("welcome bob")')
 

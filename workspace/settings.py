@@ -30,12 +30,91 @@ def env_float(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
 
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "sparkroom-dev-insecure-key-change-me-in-production")
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+# --- Security: secret key, hosts and origins, HTTPS, passwords, login throttle, CSP. ---
 DEBUG = env_bool("DEBUG", False)
-ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver,[::1]").split(",")
-CSRF_TRUSTED_ORIGINS = [
-    o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000").split(",") if o
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver,[::1]")
+# Origins other than the site's own that may post forms and open WebSockets (scheme://host[:port], exact).
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# Where the embedded mode keeps what it generates for itself (the secret key file).
+SPARKROOM_DATA_DIR = Path(os.environ.get("SPARKROOM_DATA_DIR", BASE_DIR / ".data"))
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "testserver", "[::1]", "::1"}
+# Production mode: shared services, or a site served to other machines without DEBUG.
+PRODUCTION_MODE = bool(os.environ.get("DATABASE_URL") or os.environ.get("REDIS_URL")) or (
+    not DEBUG and any(host not in LOCAL_HOSTS and not host.endswith(".localhost") for host in ALLOWED_HOSTS)
+)
+
+
+def embedded_secret_key(path: Path) -> str:
+    """The embedded mode's secret key: generated once, kept in `path` (mode 0600), read back on every start."""
+    import secrets
+    import tempfile
+
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".secret_key.")  # created with mode 0600
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(50))
+            try:
+                os.link(temporary, path)  # atomic and never overwrites: a concurrent first start keeps one key
+            except FileExistsError:
+                pass
+        finally:
+            os.unlink(temporary)
+    key = path.read_text().strip()
+    if len(key) < 50:
+        raise ImproperlyConfigured(f"{path} holds no usable secret key: delete it to have a new one generated")
+    return key
+
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if PRODUCTION_MODE:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Production mode (DATABASE_URL or REDIS_URL set, or DEBUG off with a non-local "
+            "ALLOWED_HOSTS) needs the environment variable SECRET_KEY: a long random value, the same in every "
+            "process, e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    SECRET_KEY = embedded_secret_key(SPARKROOM_DATA_DIR / "secret_key")
+
+# HTTPS (all off by default: turn them on once the site is served over TLS; README, "Production configuration").
+# SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO,https" when a proxy that sets (and strips) that header
+# terminates TLS; it also decides the https/wss origin the WebSocket origin check expects.
+SECURE_PROXY_SSL_HEADER = tuple(env_list("SECURE_PROXY_SSL_HEADER")) or None
+if SECURE_PROXY_SSL_HEADER is not None and len(SECURE_PROXY_SSL_HEADER) != 2:
+    raise ImproperlyConfigured('SECURE_PROXY_SSL_HEADER must be "HEADER,value", e.g. "HTTP_X_FORWARDED_PROTO,https"')
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": env_int("PASSWORD_MIN_LENGTH", 10)},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login throttle (workspace/accounts/throttle.py): after LOGIN_FAILURE_LIMIT failed password checks for one
+# account, or LOGIN_ADDRESS_FAILURE_LIMIT from one address, each within LOGIN_COOLOFF_SECONDS of the last, checks for
+# it are refused for LOGIN_COOLOFF_SECONDS. Counted in the cache: Redis (shared by every process) when
+# REDIS_URL is set, else the process' memory (the embedded mode is one process).
+AUTHENTICATION_BACKENDS = ["workspace.accounts.throttle.ThrottledModelBackend"]
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 20)
+LOGIN_COOLOFF_SECONDS = env_int("LOGIN_COOLOFF_SECONDS", 900)
+# Content-Security-Policy of every HTML page (workspace/csp.py). CONTENT_SECURITY_POLICY replaces the
+# directives it names, e.g. "img-src 'self' data: https://avatars.example.com; connect-src 'self' https://x".
+CONTENT_SECURITY_POLICY = os.environ.get("CONTENT_SECURITY_POLICY", "")
+# --- end Security ---
 
 INSTALLED_APPS = [
     "daphne",
@@ -46,6 +125,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "ninja",  # /api/docs from ninja's own static files (no CDN script, no inline script: CSP allows it)
     "workspace.accounts",
     "workspace.projects",
     "workspace.collab",
@@ -60,6 +140,7 @@ INSTALLED_APPS += [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "workspace.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -133,6 +214,15 @@ if REDIS_URL:
 else:
     _memory_layer = {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 5000}}
     CHANNEL_LAYERS = {"default": _memory_layer, "rooms": _memory_layer}
+# The cache holds the login throttle's counters: in Redis they are shared by every process.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"sparkroom{TEST_RUN_ID}.cache",
+        }
+    }
 
 # Celery: Redis broker in production, in-memory broker + in-process worker thread otherwise.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "memory://")
@@ -149,9 +239,6 @@ CELERY_TASK_DEFAULT_QUEUE = f"celery{TEST_RUN_ID}" if TEST_RUN_ID else "celery"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 
-AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
-]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"

@@ -8,10 +8,15 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from workspace.accounts import admin_site
 from workspace.api import api
 from workspace.projects import views as project_views
 
+# The admin is Django's (staff only), with its login and its password change under the login throttle.
+admin_site.throttle_admin_site(admin.site)
+
 urlpatterns = [
+    path("admin/password_change/", admin.site.admin_view(admin_site.password_change)),
     path("admin/", admin.site.urls),
     path("accounts/", include("workspace.accounts.urls")),
     path("api/", api.urls),

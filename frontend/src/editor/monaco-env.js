@@ -1,4 +1,6 @@
 // Tells Monaco where its web workers are (separate bundles built by build.mjs). Import before Monaco.
+// getWorker starts each worker straight from its file under /static/dist/: with getWorkerUrl, Monaco would
+// wrap it in a blob: worker, which the Content-Security-Policy (worker-src 'self') refuses.
 
 const WORKER_BY_LABEL = {
   json: 'json.worker',
@@ -13,7 +15,7 @@ const WORKER_BY_LABEL = {
 };
 
 self.MonacoEnvironment = {
-  getWorkerUrl(_moduleId, label) {
-    return `/static/dist/${WORKER_BY_LABEL[label] || 'editor.worker'}.js`;
+  getWorker(_moduleId, label) {
+    return new Worker(`/static/dist/${WORKER_BY_LABEL[label] || 'editor.worker'}.js`, { type: 'module', name: label });
   },
 };
