@@ -28,19 +28,19 @@ def make_member(workspace, user, role: str):
 
 
 class RecordingRoomClient:
-    """A room's local client whose transport takes every frame at once (like a Daphne connection); keeps them."""
+    """A room's local client that keeps every frame pushed to it (and how it was ended, if it was)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, user_id: int | None = None) -> None:
         self.channel_name = name
-        self.user_id = None
+        self.user_id = user_id
         self.frames: list[bytes] = []
+        self.ended: tuple[int, str] | None = None
 
-    def try_send_frame(self, frame: bytes) -> bool:
+    def push(self, frame: bytes) -> None:
         self.frames.append(frame)
-        return True
 
-    async def send_frame(self, frame: bytes) -> None:
-        raise AssertionError("a client with a direct sender is never sent to through the awaited path")
+    async def end(self, code: int, reason: str) -> None:
+        self.ended = (code, reason)
 
     async def apply_role(self, role: str | None) -> None:
         pass

@@ -1,4 +1,5 @@
-"""A room's fan-out to its local clients: direct sends in the step after a commit, awaited sends kept in order."""
+"""A room's fan-out to its local clients (merged frames in the step after a commit) and each client's outbox
+(direct writes, awaited sends kept in order, back-pressure and its bound)."""
 
 from __future__ import annotations
 
@@ -9,20 +10,61 @@ from pycrdt import Doc, Text, merge_updates
 
 from tests.helpers import RecordingRoomClient as DirectClient
 from workspace.collab import protocol
+from workspace.collab.outbox import ClientOutbox
 from workspace.collab.rooms import Room
 
 pytestmark = pytest.mark.embedded
 
 
-class AwaitedClient(DirectClient):
-    """A client that can only be sent to by awaiting (e.g. Channels' test communicator), slowly."""
+class SlowTransport:
+    """A transport that can only be sent to by awaiting (e.g. Channels' test communicator), slowly."""
 
-    def try_send_frame(self, frame: bytes) -> bool:
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+
+    def try_send(self, frame: bytes) -> bool:
         return False
 
-    async def send_frame(self, frame: bytes) -> None:
+    async def send(self, frame: bytes) -> None:
         await asyncio.sleep(0.01)
         self.frames.append(frame)
+
+    async def writable(self) -> None:
+        return None
+
+
+class PausableTransport:
+    """A transport that takes frames at once until it is paused (like Twisted's push-producer signal)."""
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+        self.resumed = asyncio.Event()
+        self.resumed.set()
+
+    def try_send(self, frame: bytes) -> bool:
+        if not self.resumed.is_set():
+            return False
+        self.frames.append(frame)
+        return True
+
+    async def send(self, frame: bytes) -> None:
+        self.frames.append(frame)
+
+    async def writable(self) -> None:
+        await self.resumed.wait()
+
+
+class OutboxClient(DirectClient):
+    def __init__(self, name: str, transport, limit: int = 1 << 20) -> None:
+        super().__init__(name)
+        self.overflows = 0
+        self.outbox = ClientOutbox(transport, limit, self._overflowed)
+
+    def _overflowed(self) -> None:
+        self.overflows += 1
+
+    def push(self, frame: bytes) -> None:
+        self.outbox.push(frame)
 
 
 def room_with(*clients: DirectClient) -> Room:
@@ -63,18 +105,45 @@ async def test_a_single_update_skips_its_origin():
 
 
 async def test_clients_without_a_direct_sender_get_every_frame_in_order_while_others_get_theirs_at_once():
-    direct, awaited = DirectClient("direct"), AwaitedClient("awaited")
+    slow = SlowTransport()
+    direct, awaited = DirectClient("direct"), OutboxClient("awaited", slow)
     room = room_with(direct, awaited)
     updates = typed_updates(4)
     for update in updates:  # one update per step: four separate frames
         room.deliver_update(update, protocol.sync_update(update), origin="origin")
         await asyncio.sleep(0)
     assert direct.frames == [protocol.sync_update(update) for update in updates]
-    for _ in range(100):
-        if len(awaited.frames) == len(updates):
-            break
-        await asyncio.sleep(0.01)
-    assert awaited.frames == [protocol.sync_update(update) for update in updates]
+    await awaited.outbox.flushed()
+    assert slow.frames == [protocol.sync_update(update) for update in updates]
+
+
+async def test_a_paused_transport_gets_its_frames_in_order_once_it_resumes():
+    transport = PausableTransport()
+    client = OutboxClient("c", transport)
+    client.push(b"one")
+    transport.resumed.clear()  # the socket's buffer filled up
+    client.push(b"two")
+    client.push(b"three")
+    await asyncio.sleep(0.01)
+    assert transport.frames == [b"one"] and client.outbox.queued_bytes == len(b"twothree")
+    transport.resumed.set()
+    client.push(b"four")  # behind the queued ones, not before them
+    await client.outbox.flushed()
+    assert transport.frames == [b"one", b"two", b"three", b"four"]
+    assert client.outbox.queued_bytes == 0
+
+
+async def test_a_client_that_stops_reading_is_closed_once_its_queue_passes_the_bound_and_its_queue_is_freed():
+    transport = PausableTransport()
+    transport.resumed.clear()
+    client = OutboxClient("c", transport, limit=1000)
+    client.push(b"x" * 5000)  # one frame always fits into an empty queue, however large
+    assert client.overflows == 0
+    client.push(b"y" * 10)
+    assert client.overflows == 1
+    assert client.outbox.queued_bytes == 0 and not client.outbox.queue
+    client.push(b"z")  # nothing more is queued for a client being closed
+    assert not client.outbox.queue and client.overflows == 1
 
 
 async def test_process_local_room_alone_in_its_group_publishes_nothing_but_reaches_any_other_member(monkeypatch):
@@ -101,7 +170,7 @@ async def test_process_local_room_alone_in_its_group_publishes_nothing_but_reach
 
 async def test_a_client_whose_send_raises_does_not_stop_the_others(caplog):
     class BrokenClient(DirectClient):
-        def try_send_frame(self, frame: bytes) -> bool:
+        def push(self, frame: bytes) -> None:
             raise OSError("socket gone")
 
     broken, healthy = BrokenClient("broken"), DirectClient("healthy")

@@ -57,3 +57,21 @@ def test_replace_text_is_one_update_visible_after_reload(workspace_with_file):
     _, node = workspace_with_file
     store.replace_text(node.id, "new body\n")
     assert store.load_text(node.id) == "new body\n"
+
+
+def test_compaction_keeps_stored_updates_whose_dependencies_have_not_arrived_yet(workspace_with_file):
+    _, node = workspace_with_file
+    client = Doc()
+    client.apply_update(store.load_doc(node.id).get_update())
+    text = client.get("content", type=Text)
+    before = client.get_state()
+    text.insert(0, "first ")
+    missing = client.get_update(before)  # never reaches the store (e.g. lost with a reset room)
+    middle = client.get_state()
+    text.insert(len("first "), "second ")
+    store.append_update(node.id, client.get_update(middle))  # builds on the missing one
+
+    store.compact(node.id)
+    store.append_update(node.id, missing)  # the client hands it back after reconnecting
+
+    assert store.load_text(node.id) == "first second print('hi')\n"

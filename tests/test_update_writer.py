@@ -16,7 +16,7 @@ from django.db import IntegrityError, connection, connections
 
 from workspace.collab import writer as writer_module
 from workspace.collab.models import DocUpdate
-from workspace.collab.writer import MAX_BATCH, UpdateWriter
+from workspace.collab.writer import MAX_BATCH, FileGone, UpdateWriter
 from workspace.projects.models import FileNode
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -96,32 +96,49 @@ async def test_concurrent_updates_are_each_stored_exactly_once_in_few_batches(
 
 
 @pytest.mark.embedded
-async def test_a_failing_batch_fails_every_waiter_and_later_updates_are_still_written(
+async def test_a_failed_row_fails_only_its_own_files_updates_the_others_of_the_batch_are_stored(
     workspace_with_file, update_writer, batches
 ):
     _, node = workspace_with_file
     bad_file_id = await database_sync_to_async(missing_file_id)()
     before = await database_sync_to_async(stored)(node.id)
+    failures: list[BaseException] = []
+    fanned_out: list[bytes] = []
 
     results = await asyncio.gather(
-        update_writer.persist(node.id, b"good-1"),
-        update_writer.persist(bad_file_id, b"orphan"),  # violates the foreign key to FileNode
-        update_writer.persist(node.id, b"good-2"),
+        update_writer.persist(node.id, b"good-1", then=lambda: fanned_out.append(b"good-1")),
+        update_writer.persist(bad_file_id, b"orphan", on_failure=failures.append),  # violates the foreign key
+        update_writer.persist(node.id, b"good-2", then=lambda: fanned_out.append(b"good-2")),
         return_exceptions=True,
     )
 
-    assert batches == [3]  # one batch...
-    for result in results:  # ...whose waiters all learn that it failed
-        assert isinstance(result, IntegrityError | psycopg.IntegrityError), result
-    assert await database_sync_to_async(stored)(node.id) == before  # and nothing of it was stored
+    # One batch failed; each file's updates were then written on their own, in order.
+    assert batches == [3, 2, 1]
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], FileGone) and failures == [results[1]]
+    assert fanned_out == [b"good-1", b"good-2"]
+    assert await database_sync_to_async(stored)(node.id) == [*before, b"good-1", b"good-2"]
 
     await update_writer.persist(node.id, b"after-failure")
     await asyncio.gather(*(update_writer.persist(node.id, f"later-{i}".encode()) for i in range(10)))
     assert await database_sync_to_async(stored)(node.id) == [
         *before,
+        b"good-1",
+        b"good-2",
         b"after-failure",
         *(f"later-{i}".encode() for i in range(10)),
     ]
+
+
+@pytest.mark.embedded
+async def test_a_single_files_failed_batch_is_not_written_again(workspace_with_file, update_writer, batches):
+    bad_file_id = await database_sync_to_async(missing_file_id)()
+    results = await asyncio.gather(
+        *(update_writer.persist(bad_file_id, f"orphan-{i}".encode()) for i in range(3)), return_exceptions=True
+    )
+    assert batches == [3]
+    assert all(isinstance(result, FileGone) for result in results)
+    assert all(isinstance(result.__cause__, IntegrityError | psycopg.IntegrityError) for result in results)
 
 
 @postgresql_only
@@ -256,7 +273,7 @@ async def test_then_is_not_run_for_a_failed_batch_and_a_failing_then_does_not_fa
     _, node = workspace_with_file
     bad_file_id = await database_sync_to_async(missing_file_id)()
     ran: list[str] = []
-    with pytest.raises((IntegrityError, psycopg.IntegrityError)):
+    with pytest.raises(FileGone):
         await update_writer.persist(bad_file_id, b"orphan", then=lambda: ran.append("orphan"))
     assert ran == []
 

@@ -17,9 +17,12 @@ communicator, another server) gets no direct sender at all.
 
 from __future__ import annotations
 
+import logging
 import struct
 from collections.abc import Callable
 from functools import partial
+
+logger = logging.getLogger(__name__)
 
 BINARY_FINAL_FRAME = 0x82  # FIN bit + opcode 2
 
@@ -33,9 +36,7 @@ def frame_header(length: int) -> bytes:
     return struct.pack("!BBQ", BINARY_FINAL_FRAME, 127, length)
 
 
-def direct_binary_sender(send: Callable) -> Callable[[bytes], bool] | None:
-    """For the ASGI `send` of a Daphne WebSocket connection: a function that sends one binary message now
-    and returns True, or returns False (sending nothing) when the connection needs Daphne's own path."""
+def _daphne_protocol(send: Callable):
     try:
         from daphne.server import Server
         from daphne.ws_protocol import WebSocketProtocol
@@ -44,9 +45,14 @@ def direct_binary_sender(send: Callable) -> Callable[[bytes], bool] | None:
     if not (isinstance(send, partial) and getattr(send.func, "__func__", None) is Server.handle_reply):
         return None
     protocol = send.args[0] if send.args else None
-    if not isinstance(protocol, WebSocketProtocol):
-        return None
-    return partial(send_binary_frame, protocol)
+    return protocol if isinstance(protocol, WebSocketProtocol) else None
+
+
+def direct_binary_sender(send: Callable) -> Callable[[bytes], bool] | None:
+    """For the ASGI `send` of a Daphne WebSocket connection: a function that sends one binary message now
+    and returns True, or returns False (sending nothing) when the connection needs Daphne's own path."""
+    protocol = _daphne_protocol(send)
+    return None if protocol is None else partial(send_binary_frame, protocol)
 
 
 def send_binary_frame(protocol, payload: bytes) -> bool:
@@ -65,3 +71,73 @@ def send_binary_frame(protocol, payload: bytes) -> bool:
         return False
     protocol.transport.write(frame_header(len(payload)) + payload)
     return True
+
+
+class DaphneTransport:
+    """A Daphne WebSocket connection as a `collab.outbox.ClientTransport`, with Twisted's back-pressure.
+
+    A streaming producer registered on the connection (autobahn's `registerProducer`, Twisted's IPushProducer
+    contract) is told to pause when the socket's write buffer passes Twisted's bound and to resume once it
+    drained: while paused, `try_send` refuses, so frames wait in the connection's bounded outbox instead of
+    piling up in Twisted's buffer.
+    """
+
+    def __init__(self, send: Callable, protocol) -> None:
+        import asyncio
+
+        self._send = send
+        self._protocol = protocol
+        self._resumed = asyncio.Event()
+        self._resumed.set()
+        self.backpressure = False
+        # An upgraded HTTP connection: Daphne's HTTPChannel stays the TCP transport's producer (Twisted allows one)
+        # and hands the pause on to the producer registered with it, through its IConsumer interface.
+        transport_producer = getattr(protocol.transport, "producer", None)
+        consumer = transport_producer if hasattr(transport_producer, "registerProducer") else protocol
+        try:
+            consumer.registerProducer(self, True)
+            self.backpressure = True
+        except RuntimeError:  # another producer is registered: no pause signal for this connection
+            logger.warning("no back-pressure signal for a WebSocket connection", exc_info=True)
+
+    # IPushProducer
+    def pauseProducing(self) -> None:  # noqa: N802 - Twisted's interface
+        self._resumed.clear()
+
+    def resumeProducing(self) -> None:  # noqa: N802
+        self._resumed.set()
+
+    def stopProducing(self) -> None:  # noqa: N802
+        self._resumed.set()  # the connection is gone: nobody may wait for it
+
+    # ClientTransport
+    def try_send(self, frame: bytes) -> bool:
+        return self._resumed.is_set() and send_binary_frame(self._protocol, frame)
+
+    async def send(self, frame: bytes) -> None:
+        await self._send({"type": "websocket.send", "bytes": frame})
+
+    async def writable(self) -> None:
+        await self._resumed.wait()
+
+
+class AsgiTransport:
+    """Any other ASGI server's connection (or Channels' test communicator): awaited sends only."""
+
+    def __init__(self, send: Callable) -> None:
+        self._send = send
+
+    def try_send(self, frame: bytes) -> bool:
+        return False
+
+    async def send(self, frame: bytes) -> None:
+        await self._send({"type": "websocket.send", "bytes": frame})
+
+    async def writable(self) -> None:
+        return None
+
+
+def client_transport(send: Callable) -> DaphneTransport | AsgiTransport:
+    """The transport of a WebSocket connection's ASGI `send`: Daphne's own when it is one."""
+    protocol = _daphne_protocol(send)
+    return AsgiTransport(send) if protocol is None else DaphneTransport(send, protocol)

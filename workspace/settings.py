@@ -257,6 +257,11 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # Collaborative editing limits and tuning.
 COLLAB_MAX_FRAME_BYTES = env_int("COLLAB_MAX_FRAME_BYTES", 2 * 1024 * 1024)
 COLLAB_MAX_DOC_BYTES = env_int("COLLAB_MAX_DOC_BYTES", 16 * 1024 * 1024)
+# Awareness (cursors, names): ids one connection may introduce, and the largest state (JSON) it may set.
+COLLAB_MAX_AWARENESS_IDS = env_int("COLLAB_MAX_AWARENESS_IDS", 4)
+COLLAB_MAX_AWARENESS_BYTES = env_int("COLLAB_MAX_AWARENESS_BYTES", 16 * 1024)
+# What may wait for one document connection that does not read; past it the client is closed (4501) and resyncs.
+COLLAB_CLIENT_QUEUE_BYTES = env_int("COLLAB_CLIENT_QUEUE_BYTES", 8 * 1024 * 1024)
 COLLAB_COMPACT_EVERY = env_int("COLLAB_COMPACT_EVERY", 500)
 COLLAB_TOKEN_MAX_AGE = env_int("COLLAB_TOKEN_MAX_AGE", 300)
 COLLAB_ACCESS_RECHECK_SECONDS = env_float("COLLAB_ACCESS_RECHECK_SECONDS", 10.0)

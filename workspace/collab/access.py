@@ -17,6 +17,12 @@ CLOSE_MALFORMED = 4400
 # Applications may only close with 1000 or 3000-4999 (autobahn refuses 1009/1003): HTTP-like 4413 and 4415.
 CLOSE_TOO_BIG = 4413
 CLOSE_UNSUPPORTED = 4415
+# The file was deleted (no reconnect).
+CLOSE_GONE = 4410
+# 45xx: reconnect and resync. The room was reset (an update could not be stored, or the room could not load).
+CLOSE_RESYNC = 4500
+# The client read too slowly: what was queued for it passed COLLAB_CLIENT_QUEUE_BYTES.
+CLOSE_TOO_SLOW = 4501
 
 
 @dataclass(frozen=True)

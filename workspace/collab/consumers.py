@@ -6,10 +6,9 @@ Thin edge: decoding lives in `protocol`, document state in `rooms`, persistence 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
-from collections.abc import Callable
-from functools import partial
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
@@ -20,17 +19,24 @@ from workspace.collab import protocol, rooms
 from workspace.collab.access import (
     CLOSE_FORBIDDEN,
     CLOSE_MALFORMED,
+    CLOSE_RESYNC,
     CLOSE_TOO_BIG,
+    CLOSE_TOO_SLOW,
     CLOSE_UNSUPPORTED,
     resolve_access,
 )
-from workspace.collab.rooms import room_group
-from workspace.collab.writer import writer
+from workspace.collab.awareness import AwarenessError, Identity
+from workspace.collab.outbox import ClientOutbox
+from workspace.collab.writer import StoreFailed
 from workspace.consumer_base import DirectDispatchWebsocketConsumer
-from workspace.daphne_send import direct_binary_sender
+from workspace.daphne_send import client_transport
 from workspace.projects.models import Role, role_at_least
+from workspace.realtime.presence import user_color
 
 logger = logging.getLogger(__name__)
+
+# How long a closing connection's queued frames may take to go out before the close frame is sent anyway.
+CLOSE_FLUSH_SECONDS = 2.0
 
 
 def is_exact(frame: bytes, header: int, payload: bytes) -> bool:
@@ -44,33 +50,43 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
     channel_layer_alias = "ydoc-consumers-use-their-room-channel"
     room: rooms.Room | None = None
     revoked = False
-    _send_direct = None
+    ending = False
+    outbox: ClientOutbox | None = None
 
     async def connect(self) -> None:
         self.channel_name = f"ydoc-client.{uuid.uuid4().hex}"  # identifies this client as an update's origin
         self.file_id = int(self.scope["url_route"]["kwargs"]["file_id"])
-        self.group = room_group(self.file_id)
-        self.awareness_ids: set[int] = set()
         self.updates_since_compaction = 0
         query = parse_qs(self.scope.get("query_string", b"").decode())
         token = (query.get("token") or [None])[0]
         self.access = await database_sync_to_async(resolve_access)(self.scope.get("user"), self.file_id, token)
         await self.accept()
-        self._send_direct = direct_binary_sender(self.base_send)
         if self.access.close_code is not None:
             await self.close(code=self.access.close_code, reason=self.access.reason)
             return
+        self.outbox = ClientOutbox(
+            client_transport(self.base_send), settings.COLLAB_CLIENT_QUEUE_BYTES, self._reading_too_slowly
+        )
+        self.identity = Identity(self.access.user_id, self.access.username, user_color(self.access.user_id or 0))
         self.can_write = role_at_least(self.access.role, Role.EDITOR)
         # The room subscribes to the group before loading, so no update falls between load and subscription.
-        self.room = await rooms.acquire(self.file_id, self)
-        await self.send(bytes_data=protocol.sync_step1(self.room.doc.get_state()))
-        if self.room.awareness:
-            await self.send(bytes_data=protocol.awareness(protocol.encode_awareness(self.room.awareness_entries())))
+        try:
+            self.room = await rooms.acquire(self.file_id, self)
+        except Exception:  # noqa: BLE001 - e.g. the database is restarting: the client retries
+            logger.warning("could not open the room of file %s", self.file_id, exc_info=True)
+            await self.close(code=CLOSE_RESYNC, reason="the document could not be loaded; retrying")
+            return
+        self.push(protocol.sync_step1(self.room.doc.get_state()))
+        awareness = self.room.awareness_frame()
+        if awareness is not None:
+            self.push(awareness)
 
     async def __call__(self, scope, receive, send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
+            if self.outbox is not None:
+                self.outbox.close()
             # Ended without `disconnect` (e.g. the application was cancelled): still leave the room, so no
             # room reader outlives its connection (a receive pending on a finished loop wedges the layer).
             room, self.room = self.room, None
@@ -83,54 +99,70 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
         return self.access.user_id
 
     async def apply_role(self, role: str | None) -> None:
-        """From the room's periodic access check: a removed member is closed, a demoted editor stops writing."""
+        """From the room's access checks: a removed member is closed, a demoted editor stops writing."""
         if role is None:
             self.can_write = False
             if not self.revoked:
                 self.revoked = True
-                await self.close(code=CLOSE_FORBIDDEN, reason="access revoked")
+                await self.end(CLOSE_FORBIDDEN, "access revoked")
             return
         self.can_write = role_at_least(role, Role.EDITOR)
 
-    def try_send_frame(self, frame: bytes) -> bool:
-        return self._send_direct is not None and self._send_direct(frame)
+    def push(self, frame: bytes) -> None:
+        if self.outbox is not None:
+            self.outbox.push(frame)
 
-    async def send_frame(self, frame: bytes) -> None:
-        await self.base_send({"type": "websocket.send", "bytes": frame})
+    async def end(self, code: int, reason: str) -> None:
+        """Close this connection once (from the room: reset, file deleted, access revoked; or too slow)."""
+        if self.ending:
+            return
+        self.ending = True
+        self.can_write = False
+        if self.outbox is not None and not self.outbox.overflowed:
+            # What was queued before (e.g. the reason for a refusal) goes out before the close frame.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.outbox.flushed(), CLOSE_FLUSH_SECONDS)
+        await self.close(code=code, reason=reason)
+
+    def _reading_too_slowly(self) -> None:
+        logger.info("closing a client of file %s that does not read (queue over its bound)", self.file_id)
+        asyncio.get_running_loop().create_task(self.end(CLOSE_TOO_SLOW, "too much waiting to be sent; resync"))
 
     async def disconnect(self, code: int) -> None:
         room, self.room = self.room, None
         if room is None:
             return
         closed = rooms.release(room, self)
-        if self.awareness_ids:
-            gone = [(cid, room.awareness.get(cid, (0, ""))[0] + 1, "null") for cid in self.awareness_ids]
-            room.merge_awareness(gone)
-            self._fan_out_awareness(room, protocol.encode_awareness(gone))
+        room.remove_awareness_of(self)
         if closed:
             await room.close()
             await self._enqueue_compaction()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.room is None:
+        if self.room is None or self.ending:
             return
         if bytes_data is None:
-            await self.close(code=CLOSE_UNSUPPORTED, reason="binary y-websocket frames only")
+            await self.end(CLOSE_UNSUPPORTED, "binary y-websocket frames only")
             return
         if len(bytes_data) > settings.COLLAB_MAX_FRAME_BYTES:
-            await self.close(code=CLOSE_TOO_BIG, reason="frame too large")
+            await self.end(CLOSE_TOO_BIG, "frame too large")
             return
         try:
             message = protocol.decode(bytes_data)
             await self._handle(message, bytes_data)
+        except rooms.DocumentTooLarge as exc:
+            self.push(protocol.permission_denied(str(exc)))
+            await self.end(CLOSE_TOO_BIG, "document too large")
+        except (rooms.RoomClosed, StoreFailed):
+            return  # the room was reset: this connection is being closed and resyncs on reconnect
         except (protocol.ProtocolError, ValueError, UnicodeDecodeError) as exc:
             logger.info("refused malformed frame on file %s: %s", self.file_id, exc)
-            await self.close(code=CLOSE_MALFORMED, reason="malformed message")
+            await self.end(CLOSE_MALFORMED, "malformed message")
 
     async def _handle(self, message: protocol.Message, frame: bytes) -> None:
         if message.kind == protocol.MESSAGE_SYNC:
             if message.sub_kind == protocol.SYNC_STEP1:
-                await self.send(bytes_data=protocol.sync_step2(self.room.state_for(message.payload)))
+                self.push(protocol.sync_step2(self.room.state_for(message.payload)))
                 return
             # A well-formed update frame is forwarded as received; anything else is re-framed.
             forward = (
@@ -139,43 +171,27 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
             await self._receive_update(message.payload, forward)
         elif message.kind == protocol.MESSAGE_AWARENESS:
             entries = protocol.decode_awareness(message.payload)
-            self.awareness_ids.update(cid for cid, _, state in entries if state != "null")
-            self.room.merge_awareness(entries)
-            forward = frame if is_exact(frame, 1, message.payload) else None
-            self._fan_out_awareness(self.room, message.payload, forward)
+            try:
+                self.room.accept_awareness(self, self.identity, entries)
+            except AwarenessError as exc:
+                self.push(protocol.permission_denied(str(exc)))
         elif message.kind == protocol.MESSAGE_QUERY_AWARENESS:
-            await self.send(bytes_data=protocol.awareness(protocol.encode_awareness(self.room.awareness_entries())))
+            awareness = self.room.awareness_frame()
+            if awareness is not None:
+                self.push(awareness)
 
     async def _receive_update(self, update: bytes, frame: bytes | None) -> None:
         if update in (b"", b"\x00\x00"):
             return
         if not self.can_write:
-            await self.send(bytes_data=protocol.permission_denied("viewers cannot edit this file"))
+            self.push(protocol.permission_denied("viewers cannot edit this file"))
             return
-        room = self.room
-        msg_id = rooms.new_msg_id()
-        if not room.apply(update, msg_id):
+        if not await self.room.accept(update, self.channel_name, frame=frame):
             return
-        # Fanned out by the writer in the event-loop step that learns of the commit, not after this task resumes.
-        fan_out = partial(self._fan_out_stored, room, update, frame or protocol.sync_update(update), msg_id)
-        await writer.persist(self.file_id, update, then=fan_out)
         self.updates_since_compaction += 1
         if self.updates_since_compaction >= settings.COLLAB_COMPACT_EVERY:
             self.updates_since_compaction = 0
             await self._enqueue_compaction()
-
-    def _fan_out_stored(self, room: rooms.Room, update: bytes, frame: bytes, msg_id: str) -> Callable[[], None]:
-        """A stored update queued for this process's other clients and for the other processes; returns the
-        room's flush, which the writer runs once the whole batch is queued (one merged frame per client)."""
-        room.deliver_update(update, frame, self.channel_name)
-        room.publish({"type": "ydoc.update", "payload": update, "origin": self.channel_name, "msg_id": msg_id})
-        return room.flush_deliveries
-
-    def _fan_out_awareness(self, room: rooms.Room, payload: bytes, frame: bytes | None = None) -> None:
-        """Hand to this process's other clients, and queue the message for the other processes."""
-        msg_id = room.own_msg_id()
-        room.deliver(frame or protocol.awareness(payload), skip=self.channel_name)
-        room.publish({"type": "ydoc.awareness", "payload": payload, "origin": self.channel_name, "msg_id": msg_id})
 
     async def _enqueue_compaction(self) -> None:
         from tasks.collab import compact_document

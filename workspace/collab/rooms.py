@@ -19,10 +19,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import uuid
-from collections import OrderedDict, deque
+from collections import OrderedDict
+from collections.abc import Callable
+from functools import partial
 from typing import Protocol
 
 from channels.db import database_sync_to_async
@@ -31,9 +32,12 @@ from django.conf import settings
 from pycrdt import Doc, TransactionEvent, merge_updates
 
 from workspace.collab import protocol, store
-from workspace.collab.access import current_roles_by_file
+from workspace.collab.access import CLOSE_GONE, CLOSE_RESYNC, current_roles_by_file
+from workspace.collab.awareness import Identity, RoomAwareness
+from workspace.collab.writer import FileGone, writer
 from workspace.collab.ydoc import new_doc
 from workspace.pubsub_layer import RESUBSCRIBED
+from workspace.realtime.broadcast import remember_server_loop
 
 logger = logging.getLogger(__name__)
 
@@ -45,16 +49,27 @@ MERGED_ORIGIN = "ydoc-merged"
 # Group messages besides updates and awareness: a new member's announcement, and a room's answer to it.
 HELLO = "ydoc.hello"
 STATE = "ydoc.state"
+# Sent to a file's group once the file was deleted: every room of it closes its clients.
+DELETED = "ydoc.deleted"
+
+
+class RoomClosed(Exception):
+    """The room was reset (a failed store, a deleted file) or closed: its clients reconnect to a new one."""
+
+
+class DocumentTooLarge(ValueError):
+    """An update that would take the document over COLLAB_MAX_DOC_BYTES."""
 
 
 class RoomClient(Protocol):
     channel_name: str
     user_id: int | None
 
-    def try_send_frame(self, frame: bytes) -> bool:
-        """Send at once, without awaiting; False when it sent nothing (the room then awaits `send_frame`)."""
+    def push(self, frame: bytes) -> None:
+        """Send a frame without making the room wait (queued, with back-pressure, by the client's outbox)."""
 
-    async def send_frame(self, frame: bytes) -> None: ...
+    async def end(self, code: int, reason: str) -> None:
+        """Close the client's connection (the room was reset or its file deleted)."""
 
     async def apply_role(self, role: str | None) -> None:
         """The client's current role from the room's periodic check (None: no longer a member)."""
@@ -108,18 +123,20 @@ class Room:
         # Bumped by every hello: a subscriber count from a send older than the hello proves nothing.
         self._hellos = 0
         self.clients: dict[str, RoomClient] = {}
-        # awareness client id -> (clock, JSON state)
-        self.awareness: dict[int, tuple[int, str]] = {}
+        self.awareness = RoomAwareness()
         self.channel: str | None = None
+        # Why the room stopped taking updates (reset after a failed store, file deleted); None while it serves.
+        self.closed_reason: str | None = None
+        # Upper bound of the document's encoded size: exact when measured, plus every update accepted since.
+        self.size_estimate = 0
+        self._size_measured = False
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._last_change: bytes | None = None
         self._outbox: list[dict] = []
         self._deliveries: list[tuple[bytes, bytes, str | None]] = []
-        self._awaited_sends: deque[tuple[str, RoomClient, bytes]] = deque()
-        self._awaited_sender: asyncio.Task | None = None
-        self._awaiting: dict[str, int] = {}  # client -> its frames in _awaited_sends
         self._sender: asyncio.Task | None = None
         self._reader: asyncio.Task | None = None
+        self._ending: asyncio.Task | None = None
         doc.observe(self._on_transaction)
 
     @property
@@ -148,12 +165,6 @@ class Room:
             self._seen.popitem(last=False)
         return True
 
-    def apply(self, update: bytes, msg_id: str | None = None) -> bool:
-        """Apply an update; True when it changed the document. Raises ValueError if malformed."""
-        if msg_id is not None and not self.mark_seen(msg_id):
-            return False
-        return self.apply_new_part(update) is not None
-
     def apply_new_part(self, update: bytes) -> bytes | None:
         """Apply an update (e.g. another room's whole state); the part of it that was new here, or None."""
         self._last_change = None
@@ -164,45 +175,118 @@ class Room:
     def state_for(self, state_vector: bytes) -> bytes:
         return self.doc.get_update(state_vector) if state_vector else self.doc.get_update()
 
-    def merge_awareness(self, entries: list[tuple[int, int, str]]) -> None:
-        for client_id, clock, state in entries:
-            known = self.awareness.get(client_id)
-            if known is not None and known[0] > clock:
-                continue
-            if state == "null":
-                self.awareness.pop(client_id, None)
-            else:
-                self.awareness[client_id] = (clock, state)
+    # Accepting updates -----------------------------------------------------------------------------
+    async def accept(
+        self, update: bytes, origin: str, *, frame: bytes | None = None, sender_channel: str | None = None
+    ) -> bool:
+        """The one recipe for an update, whoever makes it (a browser, a server-side writer): apply it to the
+        replica, store it, then fan it out (this process's other clients, and the other processes).
 
-    def awareness_entries(self) -> list[tuple[int, int, str]]:
-        return [(cid, clock, state) for cid, (clock, state) in self.awareness.items()]
+        Returns False for an update that changed nothing (nothing stored). Raises ValueError when it is
+        malformed, DocumentTooLarge over COLLAB_MAX_DOC_BYTES, RoomClosed once the room was reset, and
+        writer.StoreFailed (FileGone) when it could not be stored: the room is then reset (`reset`), so no
+        replica keeps an update the store does not have. `origin` is the channel of the client it came from
+        (it gets no copy); `frame`: the client's frame, forwarded as received; `sender_channel`: a group member
+        of this process the update comes from (a Spark stream), which needs no copy from the group either.
+        """
+        if self.closed_reason is not None:
+            raise RoomClosed(self.closed_reason)
+        self._check_size(len(update))
+        msg_id = self.own_msg_id()
+        # What is stored and sent is what changed the replica: that includes structs that were waiting for
+        # this update (pending), and leaves out what the replica already had.
+        change = self.apply_new_part(update)
+        if change is None:
+            return False
+        if change != update or frame is None:
+            frame = protocol.sync_update(change)
+        self.size_estimate += len(change)
+        self._size_measured = False
+        fan_out = partial(self._fan_out_stored, change, frame, origin, msg_id, sender_channel)
+        await writer.persist(self.file_id, change, then=fan_out, on_failure=self.reset)
+        return True
 
-    def awareness_users(self) -> list[dict]:
-        users = []
-        for state in self.awareness.values():
+    def _check_size(self, incoming: int) -> None:
+        limit = settings.COLLAB_MAX_DOC_BYTES
+        if self.size_estimate + incoming <= limit:
+            return
+        if not self._size_measured:  # the estimate adds up updates that merged smaller: measure once
+            self.size_estimate = len(self.doc.get_update())
+            self._size_measured = True
+            if self.size_estimate + incoming <= limit:
+                return
+        raise DocumentTooLarge(f"this change would take the document over its limit of {limit} bytes")
+
+    def _fan_out_stored(
+        self, update: bytes, frame: bytes, origin: str, msg_id: str, sender_channel: str | None
+    ) -> Callable[[], None]:
+        """A stored update queued for this process's other clients and for the other processes; returns the
+        room's flush, which the writer runs once the whole batch is queued (one merged frame per client)."""
+        if self.closed_reason is None:
+            self.deliver_update(update, frame, origin)
+        # Stored, so the other processes' replicas need it even from a room that was reset meanwhile.
+        self.publish({"type": "ydoc.update", "payload": update, "origin": origin, "msg_id": msg_id}, sender_channel)
+        return self.flush_deliveries
+
+    def reset(self, error: BaseException) -> None:
+        """An update this replica holds could not be stored: roll back by dropping the replica. Its clients are
+        closed (CLOSE_RESYNC: they reconnect to a room loaded from the store and hand back what they hold;
+        CLOSE_GONE when the file was deleted); the other rooms of the process are not touched."""
+        if self.closed_reason is not None:
+            return
+        gone = isinstance(error, FileGone)
+        self.closed_reason = "the file was deleted" if gone else "an update could not be stored; reconnect to resync"
+        if gone:
+            logger.info("room %s closed: its file was deleted", self.file_id)
+        else:
+            logger.warning("room %s reset: an update could not be stored (%s)", self.file_id, error)
+        if _rooms.get(self.file_id) is self:
+            del _rooms[self.file_id]
+        clients, self.clients = list(self.clients.values()), {}
+        code = CLOSE_GONE if gone else CLOSE_RESYNC
+        self._ending = asyncio.get_running_loop().create_task(self._end_clients(clients, code))
+
+    async def _end_clients(self, clients: list[RoomClient], code: int) -> None:
+        for client in clients:
             try:
-                users.append(json.loads(state[1]).get("user") or {})
-            except (ValueError, AttributeError):
-                continue
-        return users
+                await client.end(code, self.closed_reason or "")
+            except Exception:  # noqa: BLE001 - a client already gone
+                logger.info("could not close a client of room %s", self.file_id, exc_info=True)
+        await self.close()
+
+    # Awareness -------------------------------------------------------------------------------------
+    def accept_awareness(self, client: RoomClient, identity: Identity, entries: list[tuple[int, int, str]]) -> None:
+        """A client's awareness update, checked (see collab.awareness) and relayed. Raises AwarenessError."""
+        accepted = self.awareness.accept_from_client(client.channel_name, identity, entries)
+        self.relay_awareness(accepted, client.channel_name)
+
+    def remove_awareness_of(self, client: RoomClient) -> None:
+        """A closed connection's cursors leave for everyone."""
+        gone = self.awareness.remove_connection(client.channel_name)
+        if gone:
+            self.relay_awareness(gone, client.channel_name)
+
+    def relay_awareness(self, entries: list[tuple[int, int, str]], origin: str) -> None:
+        payload = protocol.encode_awareness(entries)
+        self.deliver(protocol.awareness(payload), skip=origin)
+        self.publish({"type": "ydoc.awareness", "payload": payload, "origin": origin, "msg_id": self.own_msg_id()})
+
+    def awareness_frame(self) -> bytes | None:
+        """Every known state, for a joining client (None when there is none)."""
+        entries = self.awareness.entries()
+        return protocol.awareness(protocol.encode_awareness(entries)) if entries else None
 
     # Fan-out ---------------------------------------------------------------------------------------
     def deliver(self, frame: bytes, skip: str | None = None) -> None:
-        """Send a frame to every client of this process except `skip`, without making the caller wait: written
-        at once where the client has a direct sender, otherwise queued behind that client's earlier frames."""
+        """Send a frame to every client of this process except `skip`, without making the caller wait (each
+        client's outbox writes it at once or queues it behind that client's earlier frames)."""
         for name, client in list(self.clients.items()):
             if name == skip:
                 continue
             try:
-                sent = name not in self._awaiting and client.try_send_frame(frame)
+                client.push(frame)
             except Exception:  # noqa: BLE001 - one broken socket must not stop the others
                 logger.warning("could not send to %s in room %s", name, self.file_id, exc_info=True)
-                continue
-            if not sent:
-                self._awaited_sends.append((name, client, frame))
-                self._awaiting[name] = self._awaiting.get(name, 0) + 1
-        if self._awaited_sends and (self._awaited_sender is None or self._awaited_sender.done()):
-            self._awaited_sender = asyncio.get_running_loop().create_task(self._send_awaited())
 
     def deliver_update(self, update: bytes, frame: bytes, origin: str | None) -> None:
         """Queue a stored update for this process's clients, without making the caller wait.
@@ -224,18 +308,6 @@ class Room:
             self.deliver(frame, skip)
         elif batch:
             self.deliver(protocol.sync_update(merge_updates(*(update for update, _, _ in batch))))
-
-    async def _send_awaited(self) -> None:
-        while self._awaited_sends:
-            name, client, frame = self._awaited_sends.popleft()
-            try:
-                await client.send_frame(frame)
-            except Exception:  # noqa: BLE001 - one broken socket must not stop the others
-                logger.warning("could not send to %s in room %s", name, self.file_id, exc_info=True)
-            finally:
-                left = self._awaiting.pop(name) - 1
-                if left:
-                    self._awaiting[name] = left
 
     def publish(self, message: dict, sender_channel: str | None = None) -> None:
         """Queue a group message for the other processes; sent in order, without making the caller wait.
@@ -291,8 +363,8 @@ class Room:
     def _answer_hello(self) -> None:
         self._publish_again()
         self.publish(self._state_message())
-        if self.awareness:
-            payload = protocol.encode_awareness(self.awareness_entries())
+        if self.awareness.states:
+            payload = protocol.encode_awareness(self.awareness.entries())
             self.publish(
                 {"type": "ydoc.awareness", "payload": payload, "origin": self.channel, "msg_id": self.own_msg_id()}
             )
@@ -338,6 +410,7 @@ class Room:
         for part in parts:
             if part:
                 self.doc.apply_update(part)
+        self.size_estimate = sum(len(part) for part in parts)
 
     async def close(self) -> None:
         if self._reader is not None:
@@ -347,10 +420,10 @@ class Room:
             # Let the layer's own cancelled helper tasks (channels_redis' lock acquisition) finish too.
             for _ in range(3):
                 await asyncio.sleep(0)
-        for sender in (self._sender, self._awaited_sender):
-            if sender is not None and not sender.done():
-                with contextlib.suppress(Exception):
-                    await sender
+        sender = self._sender
+        if sender is not None and not sender.done():
+            with contextlib.suppress(Exception):
+                await sender
         if self.channel is not None:
             with contextlib.suppress(Exception):
                 await self.layer.group_discard(room_group(self.file_id), self.channel)
@@ -382,8 +455,10 @@ class Room:
             self.doc.apply_update(message["payload"])
             self.deliver_update(message["payload"], protocol.sync_update(message["payload"]), origin)
         elif kind == "ydoc.awareness":
-            self.merge_awareness(protocol.decode_awareness(message["payload"]))
+            self.awareness.merge_trusted(protocol.decode_awareness(message["payload"]))
             self.deliver(protocol.awareness(message["payload"]), skip=origin)
+        elif kind == DELETED:
+            self.reset(FileGone(f"file {self.file_id} was deleted"))
         elif kind == STATE:
             new_part = self.apply_new_part(message["payload"])
             if new_part is not None:
@@ -400,6 +475,7 @@ _locks: dict[int, asyncio.Lock] = {}
 
 async def acquire(file_id: int, client: RoomClient) -> Room:
     """Get the room for a file, loading it the first time, and add a local client to it."""
+    remember_server_loop()  # sync code (views, signals) reaches this loop's layer connections through it
     lock = _locks.setdefault(file_id, asyncio.Lock())
     async with lock:
         room = _rooms.get(file_id)
@@ -438,23 +514,57 @@ def get_loaded(file_id: int) -> Room | None:
 
 
 # Access ----------------------------------------------------------------------------------------------
+# A membership changed somewhere (any process, any edge): every process re-checks its rooms' clients at once.
+ACCESS_GROUP = "collab.access"
+ACCESS_CHANGED = "collab.access_changed"
 _access_checks: asyncio.Task | None = None
+
+
+def access_changed_message(workspace_id: int) -> dict:
+    return {"type": ACCESS_CHANGED, "workspace_id": workspace_id}
 
 
 def _ensure_access_checks() -> None:
     global _access_checks
     loop = asyncio.get_running_loop()
     if _access_checks is None or _access_checks.done() or _access_checks.get_loop() is not loop:
-        _access_checks = loop.create_task(_check_access_periodically())
+        _access_checks = loop.create_task(_check_access_while_rooms_are_open())
 
 
-async def _check_access_periodically() -> None:
-    """Removed members are closed and demoted editors stop writing within COLLAB_ACCESS_RECHECK_SECONDS, with
-    one database call per process and interval for all its rooms (per room it was 50 connections to the
-    database per interval at 50 open documents; per connection, 1,000). Ends when no room is left."""
-    while _rooms:
-        await asyncio.sleep(settings.COLLAB_ACCESS_RECHECK_SECONDS)
-        await check_access_of_loaded_rooms()
+async def _check_access_while_rooms_are_open() -> None:
+    """Removed members are closed and demoted editors stop writing as soon as any process announces a membership
+    change (ACCESS_GROUP), and at the latest every COLLAB_ACCESS_RECHECK_SECONDS (the safety net, e.g. for a
+    message lost while Redis reconnected). One database call per process for all its rooms and clients. Ends
+    when no room is left."""
+    layer = rooms_layer()
+    changed = asyncio.Event()
+    channel = await layer.new_channel()
+    await layer.group_add(ACCESS_GROUP, channel)
+
+    async def listen() -> None:
+        while True:
+            try:
+                message = await layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - e.g. a Redis read timeout: keep listening
+                await asyncio.sleep(0.05)
+                continue
+            if message.get("type") in (ACCESS_CHANGED, RESUBSCRIBED):
+                changed.set()
+
+    # A receive is never cancelled by a timeout (that would close the channel): it runs in a task of its own.
+    listener = asyncio.get_running_loop().create_task(listen())
+    try:
+        while _rooms:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), settings.COLLAB_ACCESS_RECHECK_SECONDS)
+            changed.clear()
+            await check_access_of_loaded_rooms()
+    finally:
+        listener.cancel()
+        with contextlib.suppress(Exception):
+            await layer.group_discard(ACCESS_GROUP, channel)
 
 
 async def check_access_of_loaded_rooms() -> None:

@@ -12,7 +12,7 @@ from django.db import transaction
 from pycrdt import Doc
 
 from workspace.collab.models import DocState, DocUpdate
-from workspace.collab.ydoc import doc_from_updates, doc_text, new_doc
+from workspace.collab.ydoc import compacted_update, doc_from_updates, doc_text
 
 logger = logging.getLogger(__name__)
 
@@ -67,12 +67,7 @@ def compact(file_id: int) -> int:
         )
         if not rows:
             return 0
-        doc = new_doc()
-        if state.snapshot:
-            doc.apply_update(bytes(state.snapshot))
-        for _, data in rows:
-            doc.apply_update(bytes(data))
-        state.snapshot = doc.get_update()
+        doc, state.snapshot = compacted_update([bytes(state.snapshot or b""), *(bytes(data) for _, data in rows)])
         state.last_update_id = rows[-1][0]
         state.text = str(doc_text(doc))
         state.save()

@@ -22,6 +22,11 @@ to wait anyway.
 
 SQLite has no network wait: it is written on the one thread that every other database call uses
 (SQLite allows one writer).
+
+A failed batch never fails another file's updates: when a batch holding several files' updates fails for a
+reason other than a lost connection (e.g. a file deleted meanwhile, whose rows violate the foreign key), each
+file's updates are written again on their own, and only the files whose own write fails learn of it
+(`FileGone` for a deleted file, `StoreFailed` otherwise), through their `on_failure` and their waiters.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from collections.abc import Callable, Iterable
 import psycopg
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import IntegrityError, OperationalError, connection, connections, transaction
 from django.utils import timezone
 from psycopg import pq
 
@@ -50,7 +55,43 @@ PREPARED_UP_TO = 4
 
 # What runs once an update is stored; it may return a finishing step, run once per batch after all of them.
 Then = Callable[[], Callable[[], None] | None]
-Pending = tuple[int, bytes, asyncio.Future, Then | None]
+# What runs when an update could not be stored (before its waiter resumes).
+OnFailure = Callable[[BaseException], None]
+Pending = tuple[int, bytes, asyncio.Future, Then | None, OnFailure | None]
+
+
+class StoreFailed(Exception):
+    """An update could not be stored (the database refused it or could not be reached)."""
+
+
+class FileGone(StoreFailed):
+    """An update could not be stored because its file no longer exists (deleted meanwhile)."""
+
+
+def _is_foreign_key_violation(error: BaseException) -> bool:
+    if isinstance(error, psycopg.errors.ForeignKeyViolation):
+        return True
+    cause = error.__cause__
+    if isinstance(cause, psycopg.errors.ForeignKeyViolation):
+        return True
+    return isinstance(error, IntegrityError) and "FOREIGN KEY" in str(error).upper()
+
+
+def as_store_error(error: BaseException, file_id: int) -> StoreFailed:
+    """The error a file's waiters see: FileGone for a foreign-key violation, else StoreFailed (chained)."""
+    if isinstance(error, StoreFailed):
+        return error
+    kind = FileGone if _is_foreign_key_violation(error) else StoreFailed
+    failure = kind(f"file {file_id}: {'it was deleted' if kind is FileGone else 'the update could not be stored'}")
+    failure.__cause__ = error
+    return failure
+
+
+def _by_file(batch: list[Pending]) -> list[list[Pending]]:
+    groups: dict[int, list[Pending]] = {}
+    for pending in batch:
+        groups.setdefault(pending[0], []).append(pending)
+    return list(groups.values())
 
 
 def _write_batch_sync(items: list[tuple[int, bytes]]) -> None:
@@ -65,6 +106,18 @@ def _on_postgresql() -> bool:
     # Not `connection.vendor`: on the event loop every task gets a DatabaseWrapper of its own (asgiref's Local is
     # per context there), and each one built per batch was cyclic garbage that kept the collector busy.
     return settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def _run_failures(batch: list[Pending], error: BaseException) -> None:
+    for file_id, _, future, _, on_failure in batch:
+        failure = as_store_error(error, file_id)
+        if on_failure is not None:
+            try:
+                on_failure(failure)
+            except Exception:  # noqa: BLE001 - its waiter must still learn of the failure
+                logger.exception("failure handler of file %s failed", file_id)
+        if not future.done():
+            future.set_exception(failure)
 
 
 def _run_fan_out(thens: Iterable[Then | None]) -> None:
@@ -93,24 +146,33 @@ class UpdateWriter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connection: psycopg.AsyncConnection | None = None
         self._in_flight: _PostgresBatch | None = None
+        # One file's updates each, written alone after a batch of several files failed (see the module docstring).
+        self._isolated: deque[list[Pending]] = deque()
 
-    async def persist(self, file_id: int, update: bytes, then: Then | None = None) -> None:
-        """Returns once the update is stored. `then` runs as soon as it is stored, before any waiter resumes,
-        in the order the updates were queued, and even when the caller was cancelled meanwhile: the fan-out
-        of a batch happens in the event-loop step that learns of its commit. What `then` returns (e.g. a
-        room's flush of its queued frames) runs after every `then` of the batch, once however often returned."""
+    async def persist(
+        self, file_id: int, update: bytes, then: Then | None = None, on_failure: OnFailure | None = None
+    ) -> None:
+        """Returns once the update is stored; raises StoreFailed (FileGone for a deleted file) if it was not.
+
+        `then` runs as soon as it is stored, before any waiter resumes, in the order the updates were queued,
+        and even when the caller was cancelled meanwhile: the fan-out of a batch happens in the event-loop step
+        that learns of its commit. What `then` returns (e.g. a room's flush of its queued frames) runs after
+        every `then` of the batch, once however often returned. `on_failure` runs instead when the update
+        could not be stored, in the same way (also for a cancelled caller)."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a new event loop (tests): start over on it
             self.close_sync()
-            self._loop, self._task, self._queue = loop, None, deque()
+            self._loop, self._task, self._queue, self._isolated = loop, None, deque(), deque()
         future: asyncio.Future = loop.create_future()
-        self._queue.append((file_id, update, future, then))
+        self._queue.append((file_id, update, future, then, on_failure))
         self._start()
         await future
 
     def _start(self) -> None:
         """Write what is queued, unless a batch or a (re)connection is already under way (it goes on after)."""
-        if not self._queue or self._in_flight is not None or (self._task is not None and not self._task.done()):
+        if not (self._queue or self._isolated):
+            return
+        if self._in_flight is not None or (self._task is not None and not self._task.done()):
             return
         if not _on_postgresql():
             self._task = self._loop.create_task(self._drain_sqlite())
@@ -120,22 +182,32 @@ class UpdateWriter:
             self._send(self._next_batch(), attempt=1)
 
     def _next_batch(self) -> list[Pending]:
+        if self._isolated:
+            return self._isolated.popleft()
         return [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
 
     def _finish(self, batch: list[Pending], error: BaseException | None) -> None:
         if error is None:
-            _run_fan_out(then for *_, then in batch)
-        settle((future for _, _, future, _ in batch), error)
+            _run_fan_out(pending[3] for pending in batch)
+            settle((pending[2] for pending in batch), None)
+            return
+        groups = _by_file(batch)
+        if len(groups) > 1 and not isinstance(error, psycopg.OperationalError | OperationalError):
+            # Not this batch's fault alone, maybe: each file's updates are written again on their own.
+            logger.info("a batch of %d files failed (%s); writing each file's updates alone", len(groups), error)
+            self._isolated.extendleft(reversed(groups))
+            return
+        _run_failures(batch, error)
 
     async def _drain_sqlite(self) -> None:
-        while self._queue:
+        while self._queue or self._isolated:
             batch = self._next_batch()
             try:
                 # Not database_sync_to_async: with CONN_MAX_AGE=0 it closes the connection after every
                 # call, and closing the last connection of a WAL database checkpoints it (a third of the
                 # embedded server's samples in py-spy under bench/collab.py). The thread's connection stays
                 # open between batches; SQLite connections do not go stale.
-                await sync_to_async(_write_batch_sync, thread_sensitive=True)([(f, d) for f, d, _, _ in batch])
+                await sync_to_async(_write_batch_sync, thread_sensitive=True)([(p[0], p[1]) for p in batch])
             except Exception as exc:  # noqa: BLE001 - every waiter must learn about the failure
                 self._finish(batch, exc)
             else:
@@ -208,7 +280,7 @@ class _PostgresBatch:
 
     def start(self) -> None:
         rows = len(self.batch)
-        params = [value for file_id, data, _, _ in self.batch for value in (str(file_id).encode(), data)]
+        params = [value for file_id, data, *_ in self.batch for value in (str(file_id).encode(), data)]
         formats = [0, 1] * rows  # file id as text, data as binary
         try:
             if rows <= PREPARED_UP_TO:

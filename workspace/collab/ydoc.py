@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pycrdt import Doc, Text
+from pycrdt import Doc, Text, get_update, merge_updates
 
 TEXT_NAME = "content"
 
@@ -28,3 +28,20 @@ def doc_from_updates(updates: list[bytes]) -> Doc:
 def is_empty_update(update: bytes) -> bool:
     """An update that carries no structs and no deletions (what Yjs encodes for 'nothing')."""
     return update in (b"", b"\x00\x00")
+
+
+def compacted_update(updates: list[bytes]) -> tuple[Doc, bytes]:
+    """The document of `updates` and one update holding all of them.
+
+    Normally the document's own encoding (deleted content collected). If some structs could not be integrated
+    because what they build on is missing (it may still arrive from a client), the document's encoding would
+    leave them out: then the updates are merged as they are instead, so nothing stored is dropped.
+    """
+    doc = doc_from_updates(updates)
+    parts = [update for update in updates if update]
+    if parts:
+        merged = merge_updates(*parts)
+        # The part of the updates the document's state does not cover starts with its number of clients.
+        if get_update(merged, doc.get_state())[0] != 0:
+            return doc, merged
+    return doc, doc.get_update()

@@ -149,6 +149,10 @@ def delete_file(node: FileNode) -> int:
     """Delete a file, or a folder and everything below it. Returns how many nodes went."""
     with transaction.atomic():
         below = nodes_below(node.workspace_id, node.path)
+        # Locked first: an update being stored for a file meanwhile waits for this delete (and then finds the
+        # file gone) instead of adding a row between the collection of its rows and the file's own deletion.
+        going = FileNode.objects.filter(id=node.id) | (below if node.is_folder else FileNode.objects.none())
+        list(going.select_for_update().values_list("id", flat=True))
         count = below.count() + 1 if node.is_folder else 1
         if node.is_folder:
             below.delete()

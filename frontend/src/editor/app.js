@@ -38,6 +38,9 @@ import { PresenceView } from './presence.js';
 import { toast } from './toast.js';
 import { WorkspaceChannel } from './workspace-channel.js';
 
+// Document socket close codes (workspace/collab/access.py): document too large, file deleted.
+const CLOSE_TOO_BIG = 4413;
+const CLOSE_GONE = 4410;
 const PING_INTERVAL_MS = 30000;
 
 export function createApp(config, dom) {
@@ -129,8 +132,16 @@ export function createApp(config, dom) {
     // connecting), so the close itself must re-render too.
     session.provider.on('connection-close', () => renderConnection());
     session.provider.on('sync', () => renderConnection());
-    session.provider.on('closed', ({ reason }) => {
+    session.provider.on('closed', ({ code, reason }) => {
+      if (code === CLOSE_TOO_BIG && session?.file.id === file.id) {
+        // The server refused the change (nothing of it stored): show the file as it is stored again.
+        toast(`${file.path}: your last change was not saved (${reason || 'too large'}); the file was reloaded.`, 'error', 8000);
+        closeFile();
+        openFile(file.id);
+        return;
+      }
       toast(`Disconnected from ${file.path}: ${reason || 'access refused'}`, 'error');
+      if (code === CLOSE_GONE && session?.file.id === file.id) closeFile();
       renderConnection();
     });
     tree.setActive(file.id);
