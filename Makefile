@@ -12,6 +12,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/5
 .PHONY: run test setup frontend migrate lint format bench worker clean
 
 run: setup migrate
+	bash scripts/ensure_bubblewrap.sh
 	$(BIN)/python -m workspace.serve -b $(HOST) -p $(PORT)
 
 setup: $(STAMP) frontend

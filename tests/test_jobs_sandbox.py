@@ -1,7 +1,9 @@
-"""Sandboxed commands (bubblewrap and the rlimit fallback) and the confinement of the agent's tools."""
+"""Sandboxed commands (bubblewrap, and the unsafe rlimit backend an operator may opt into) and the confinement of
+the agent's tools. The limits and the isolation under attack are in tests/security/test_sandbox_limits.py."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -14,10 +16,10 @@ from workspace.jobs.tools import ToolError, WorkspaceTools
 
 pytestmark = pytest.mark.embedded
 
-BACKENDS = [
-    pytest.param("bwrap", marks=pytest.mark.skipif(not sandbox.bwrap_available(), reason="bubblewrap not usable here")),
-    "rlimit",
-]
+NO_BWRAP = pytest.mark.skipif(
+    sandbox.bwrap_executable() is None, reason="bubblewrap not installed (make test installs it)"
+)
+BACKENDS = [pytest.param("bwrap", marks=NO_BWRAP), "rlimit"]
 NET_PROBE = (
     "python -c \"import socket; socket.create_connection(('127.0.0.1', 6379), timeout=2); print('NETWORK REACHED')\""
 )
@@ -50,9 +52,84 @@ def test_command_can_write_only_its_scratch_copy(scratch, backend):
     assert (scratch / "out.txt").read_text() == "made\n"
 
 
+@pytest.fixture
+def fresh_probe():
+    sandbox.clear_probe_cache()
+    yield
+    sandbox.clear_probe_cache()
+
+
+def test_without_bubblewrap_commands_are_refused_with_how_to_enable_a_sandbox(scratch, monkeypatch, fresh_probe):
+    monkeypatch.setenv("PATH", str(scratch))  # no bwrap on it
+    current = sandbox.status()
+    assert current.backend is None and not current.confined
+    assert current.message == (
+        "No sandbox available: install bubblewrap (apt-get install bubblewrap) or set SANDBOX_BACKEND=rlimit "
+        "to run commands unconfined (unsafe)."
+    )
+    for backend in (None, "bwrap"):
+        with pytest.raises(sandbox.SandboxUnavailable, match="apt-get install bubblewrap"):
+            sandbox.run_command("echo ran > ran.txt", scratch, backend=backend)
+    assert not (scratch / "ran.txt").exists()
+
+
+def test_the_unconfined_backend_runs_only_when_the_operator_sets_it(scratch, settings, monkeypatch, fresh_probe):
+    monkeypatch.setenv("PATH", str(scratch))
+    settings.SANDBOX_BACKEND = "rlimit"
+    current = sandbox.status()
+    assert current.backend == "rlimit" and not current.confined and "unsafe" in current.message
+    result = sandbox.run_command("echo ran", scratch)
+    assert result.ok and result.backend == "rlimit"
+    settings.SANDBOX_BACKEND = "auto"  # the old name of the default never falls back
+    with pytest.raises(sandbox.SandboxUnavailable):
+        sandbox.run_command("echo ran", scratch)
+
+
+def test_a_bwrap_that_cannot_run_here_is_reported_and_not_worked_around(scratch, tmp_path, monkeypatch, fresh_probe):
+    fake = tmp_path / "bin" / "bwrap"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(fake.parent))
+    current = sandbox.status()
+    assert current.backend is None
+    assert current.message.startswith("No sandbox available: bubblewrap is installed but cannot run commands here")
+    assert "SANDBOX_BACKEND=rlimit" in current.message and str(tmp_path) not in current.message
+    assert "No permissions to create new namespace" in current.detail
+    with pytest.raises(sandbox.SandboxUnavailable, match="cannot run commands here"):
+        sandbox.run_command("echo ran > ran.txt", scratch)
+    assert not (scratch / "ran.txt").exists()
+
+
+@NO_BWRAP
+def test_a_bwrap_found_outside_the_default_path_launches(scratch, tmp_path, monkeypatch, fresh_probe):
+    elsewhere = tmp_path / "opt-bin"
+    elsewhere.mkdir()
+    (elsewhere / "bwrap").symlink_to(os.path.realpath(sandbox.bwrap_executable()))
+    monkeypatch.setenv("PATH", str(elsewhere))
+    assert sandbox.bwrap_executable() == str(elsewhere / "bwrap")
+    current = sandbox.status()
+    assert current.backend == "bwrap" and current.confined, current.detail
+    result = sandbox.run_command("echo inside", scratch)
+    assert result.ok and result.backend == "bwrap" and result.output == "inside\n"
+
+
+@NO_BWRAP
+def test_files_the_command_writes_come_back_and_links_out_do_not(scratch):
+    command = "mkdir -p gen/deep && echo x > gen/deep/out.txt && printf '#!/bin/sh\\n' > run.sh && chmod +x run.sh"
+    result = sandbox.run_command(f"{command} && ln -s /etc/hostname link && rm src/app.py", scratch)
+    assert result.ok, result.output
+    assert (scratch / "gen/deep/out.txt").read_text() == "x\n"
+    assert os.access(scratch / "run.sh", os.X_OK)
+    assert not (scratch / "src/app.py").exists()
+    assert not (scratch / "link").exists() and not (scratch / "link").is_symlink()
+    assert (scratch / "tests/test_app.py").is_file()
+    # The next command sees what the previous one left.
+    assert sandbox.run_command("cat gen/deep/out.txt", scratch).output == "x\n"
+
+
+@NO_BWRAP
 def test_bwrap_hides_the_host_filesystem_and_the_network(scratch):
-    if not sandbox.bwrap_available():
-        pytest.skip("bubblewrap not usable here")
     repo_file = Path(__file__).resolve()
     result = sandbox.run_command(f"cat {repo_file}; ls /root /home; echo hacked > /usr/x; {NET_PROBE}", scratch)
     assert "No such file or directory" in result.output

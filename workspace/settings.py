@@ -323,9 +323,16 @@ JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 2)
 JOB_MAX_FILE_BYTES = env_int("JOB_MAX_FILE_BYTES", 512 * 1024)
 JOB_TESTS_COMMAND = os.environ.get("JOB_TESTS_COMMAND", "python -m pytest -q -p no:cacheprovider")
 JOB_LINT_COMMAND = os.environ.get("JOB_LINT_COMMAND", "ruff check --no-cache .")
-# "auto" uses bubblewrap when `bwrap` works, else the rlimit subprocess; "bwrap" / "rlimit" force one.
-SANDBOX_BACKEND = os.environ.get("SANDBOX_BACKEND", "auto")
+# Commands run only under bubblewrap ("bwrap"; "auto" is the same and never falls back): without a working one a
+# job fails and says how to enable it. "rlimit" runs them as plain subprocesses with rlimits: UNSAFE (the host's
+# files are readable, no process or disk bound as root), only ever an explicit operator choice.
+SANDBOX_BACKEND = os.environ.get("SANDBOX_BACKEND", "bwrap")
+# Per command: processes + threads, and the size of its tmpfs holding /workspace and /tmp (memory, not disk).
 SANDBOX_PROCESS_LIMIT = env_int("SANDBOX_PROCESS_LIMIT", 256)
+SANDBOX_DISK_LIMIT = env_int("SANDBOX_DISK_LIMIT", 256 * 1024 * 1024)
+# When the worker runs as root, commands run as this unprivileged uid/gid (root is exempt from process limits).
+SANDBOX_UID = env_int("SANDBOX_UID", 65534)
+SANDBOX_GID = env_int("SANDBOX_GID", 65534)
 # --- end Deep ---
 
 # --- History and teams. ---

@@ -116,7 +116,7 @@ def run_job(job_id: int, soft_time_limit: float | None = None) -> str:
             status, error, result = JobStatus.FAILED, f"time limit of {limit:g} s reached", None
         else:
             status, error, result = JobStatus.CANCELLED, "", None
-    except JobFailed as exc:
+    except (JobFailed, sandbox.SandboxUnavailable) as exc:
         logger.warning("job %s failed: %s", job.id, exc)
         status, error, result = JobStatus.FAILED, str(exc), None
     except Exception as exc:  # noqa: BLE001 - any failure becomes the job's error, shown to the user
@@ -138,6 +138,8 @@ def _work(job: Job, watcher: Watcher, root) -> tuple[str, str, dict]:
         progress=lambda **fields: events.update_progress(job, **fields),
         should_stop=watcher.is_cancelled,
     )
+    # Every kind of job may run commands: without a sandbox, fail now with how to enable one.
+    sandbox.chosen_backend()
     report.progress(step="snapshot", progress=0.02)
     snapshot, skipped = split_unusable(take_snapshot(job.workspace_id))
     root = materialise(snapshot, root)
@@ -164,7 +166,12 @@ def _run_command_job(job: Job, root, report: AgentReport) -> tuple[str, str, dic
     report.event(
         "output" if result.ok else "error",
         output or "(no output)",
-        {"exit_code": result.exit_code, "backend": result.backend, "timed_out": result.timed_out},
+        {
+            "exit_code": result.exit_code,
+            "backend": result.backend,
+            "timed_out": result.timed_out,
+            "limit_reached": result.limit_reached,
+        },
     )
     outcome = {"output": output, "exit_code": result.exit_code, "backend": result.backend, "changeset": []}
     if result.ok:
@@ -182,7 +189,7 @@ def _run_agent_job(job: Job, snapshot, root, report: AgentReport) -> tuple[str, 
     tools = WorkspaceTools(root, should_stop=report.should_stop)
     try:
         summary = run_agent(config.client(), config.model, job.prompt, tools, report)
-    except (JobCancelled, SoftTimeLimitExceeded):
+    except (JobCancelled, SoftTimeLimitExceeded, sandbox.SandboxUnavailable):
         raise
     except Exception as exc:  # noqa: BLE001 - SDK/HTTP failures become a sentence for the user
         raise JobFailed(describe_error(exc, config, tokens=job.tokens_out)) from exc

@@ -1,14 +1,21 @@
-"""Run a shell command of a job inside its scratch directory, confined and bounded.
+"""Run a shell command of a job, confined and bounded.
 
-Two backends:
-- "bwrap": bubblewrap. Only the scratch directory is writable (mounted at /workspace); /usr and the
-  Python environment are read-only; no network, no other process, nothing else of the host visible.
-- "rlimit": a plain subprocess when bubblewrap is missing. rlimits (CPU, memory, file size, processes),
-  a scrubbed environment and, when `unshare -rn` works, no network. It does NOT hide the host
-  filesystem: deployments that run untrusted jobs should install bubblewrap.
+Backends:
+- "bwrap" (the default): bubblewrap, with `launcher.py` as the first process inside. Nothing of the host is visible
+  but /usr and the Python install (read-only); no network; its own pid namespace (the command sees and signals only
+  its own processes, and none outlives it). The job's files are copied into a tmpfs of SANDBOX_DISK_LIMIT bytes
+  holding /workspace and /tmp, and copied back when the command ends on its own. The command runs as an
+  unprivileged uid in a user namespace of its own with RLIMIT_NPROC = SANDBOX_PROCESS_LIMIT (counted per command)
+  and cannot create user namespaces. Reaching either limit kills it and is reported as such.
+- "rlimit": UNSAFE, only when the operator sets SANDBOX_BACKEND=rlimit. A plain subprocess with rlimits (CPU,
+  memory, file size, processes, the last not binding root), a scrubbed environment and, when `unshare -rn` works,
+  no network. It does NOT hide the host's files, nor stop processes the command leaves behind.
 
-Both: a wall-clock limit, an output cap, cancellation (the whole process group is killed) and
-death with the worker (PDEATHSIG), so a killed worker leaves no orphan command behind.
+Without a working bubblewrap and without that opt-in, commands are refused (`SandboxUnavailable`, saying how to
+enable one); `status()` says which backend is active or why none is.
+
+Both: a wall-clock limit, an output cap, cancellation (the whole process group is killed) and death with the
+worker (PDEATHSIG), so a killed worker leaves no orphan command behind.
 """
 
 from __future__ import annotations
@@ -16,24 +23,53 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import json
+import logging
 import os
 import resource
 import shutil
 import signal
 import subprocess
 import sys
+import tarfile
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from django.conf import settings
 
+from workspace.jobs.launcher import write_tar
+
+logger = logging.getLogger(__name__)
+
 SANDBOX_MOUNT = "/workspace"
+SCRATCH_MOUNT = "/scratch"  # the size-limited tmpfs; /workspace and /tmp are symlinks into it
+LAUNCHER = Path(__file__).with_name("launcher.py")
+LAUNCHER_MOUNT = "/run/sparkroom/launcher.py"
 PR_SET_PDEATHSIG = 1
 FILE_SIZE_LIMIT = 64 * 1024 * 1024
 READ_CHUNK = 4096
+STATUS_LINE_LIMIT = 4096
+COLLECT_TIMEOUT = 60.0
+PROBE_RETRY_SECONDS = 60.0
+ENABLE_HINT = "install bubblewrap (apt-get install bubblewrap) or set SANDBOX_BACKEND=rlimit"
+UNSAFE = "to run commands unconfined (unsafe)"
+
+
+class SandboxUnavailable(RuntimeError):
+    """No sandbox can run commands here, and the operator did not opt into the unsafe fallback."""
+
+
+@dataclass(frozen=True)
+class SandboxStatus:
+    backend: str | None  # "bwrap", "rlimit", or None: commands (and the jobs running them) are refused
+    confined: bool
+    message: str  # for users: no server paths
+    detail: str = ""  # for the operator (logs): the executable, what a failed probe printed
 
 
 @dataclass
@@ -45,47 +81,138 @@ class CommandResult:
     cancelled: bool
     backend: str
     duration: float
+    limit_reached: str = ""  # e.g. "disk limit reached (SANDBOX_DISK_LIMIT = 256 MiB)"
 
     @property
     def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out and not self.cancelled
+        return self.exit_code == 0 and not (self.timed_out or self.cancelled or self.limit_reached)
 
     def summary(self) -> str:
         if self.cancelled:
             return "cancelled"
         if self.timed_out:
             return f"timed out after {self.duration:.1f} s"
+        if self.limit_reached:
+            return self.limit_reached
         return f"exit code {self.exit_code}"
 
 
-@functools.cache
+def bwrap_executable() -> str | None:
+    """The absolute path of the `bwrap` on PATH: launched as is, since the sandbox's own environment is empty."""
+    found = shutil.which("bwrap")
+    return os.path.abspath(found) if found else None
+
+
+_probes: dict[tuple[str, int], tuple[str, float]] = {}
+
+
+def _probe(bwrap: str, euid: int) -> str:
+    """'' when `bwrap` runs a command the way jobs do; else what went wrong (probed again after a while)."""
+    known = _probes.get((bwrap, euid))
+    if known is not None and (not known[0] or time.monotonic() - known[1] < PROBE_RETRY_SECONDS):
+        return known[0]
+    problem = _run_probe(bwrap)
+    _probes[(bwrap, euid)] = (problem, time.monotonic())
+    return problem
+
+
+def _run_probe(bwrap: str) -> str:
+    with tempfile.TemporaryDirectory(prefix="sparkroom-probe-") as tmp:
+        root = Path(tmp)
+        (root / "probe.txt").write_text("in\n")
+        try:
+            result = _run_bwrap(bwrap, "cat probe.txt > probe.out", root, 30.0, 4096, None)
+        except OSError as exc:
+            return f"cannot start {bwrap}: {exc}"
+        out = root / "probe.out"
+        if result.ok and out.is_file() and out.read_text() == "in\n":
+            return ""
+        return result.output.strip() or result.summary()
+
+
+def clear_probe_cache() -> None:
+    """Probe bubblewrap again on the next command (after installing it, or changing PATH)."""
+    _probes.clear()
+
+
 def bwrap_available() -> bool:
-    """bubblewrap is installed and can create namespaces here (some containers forbid it)."""
-    if shutil.which("bwrap") is None:
-        return False
-    probe = subprocess.run(
-        ["bwrap", "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "true"],
-        capture_output=True,
-        timeout=10,
+    bwrap = bwrap_executable()
+    return bwrap is not None and not _probe(bwrap, os.geteuid())
+
+
+def status() -> SandboxStatus:
+    """Which backend runs commands, or why none does (for the settings page, the jobs panel and the job's error)."""
+    wanted = settings.SANDBOX_BACKEND
+    if wanted == "rlimit":
+        return SandboxStatus(
+            "rlimit",
+            False,
+            "SANDBOX_BACKEND=rlimit: commands run unconfined (unsafe): plain subprocesses with rlimits only, "
+            "able to read the server's files. Install bubblewrap and unset SANDBOX_BACKEND to confine them.",
+        )
+    if wanted not in ("bwrap", "auto"):
+        return SandboxStatus(None, False, f"No sandbox available: SANDBOX_BACKEND={wanted!r} is not bwrap or rlimit.")
+    bwrap = bwrap_executable()
+    if bwrap is None:
+        return SandboxStatus(None, False, f"No sandbox available: {ENABLE_HINT} {UNSAFE}.")
+    problem = _probe(bwrap, os.geteuid())
+    if problem:
+        return SandboxStatus(
+            None,
+            False,
+            "No sandbox available: bubblewrap is installed but cannot run commands here (it needs namespaces, e.g. "
+            "unprivileged user namespaces; the worker log says what failed). Allow them, or set "
+            f"SANDBOX_BACKEND=rlimit {UNSAFE}.",
+            f"{bwrap}: {problem}",
+        )
+    return SandboxStatus(
+        "bwrap",
+        True,
+        f"bubblewrap: no network, no host files, at most {settings.SANDBOX_PROCESS_LIMIT} processes and "
+        f"{_mib(settings.SANDBOX_DISK_LIMIT)} of files per command",
+        bwrap,
     )
-    return probe.returncode == 0
-
-
-@functools.cache
-def unshare_net_available() -> bool:
-    if shutil.which("unshare") is None:
-        return False
-    probe = subprocess.run(["unshare", "-rn", "true"], capture_output=True, timeout=10)
-    return probe.returncode == 0
 
 
 def chosen_backend() -> str:
-    wanted = settings.SANDBOX_BACKEND
-    if wanted == "bwrap" and not bwrap_available():
-        raise RuntimeError("SANDBOX_BACKEND=bwrap but bubblewrap is missing or cannot run here")
-    if wanted in ("bwrap", "rlimit"):
-        return wanted
-    return "bwrap" if bwrap_available() else "rlimit"
+    """The backend commands run under; raises SandboxUnavailable (with how to enable one) when there is none."""
+    current = status()
+    if current.backend is None:
+        if current.detail:
+            logger.warning("sandbox unavailable: %s", current.detail)
+        raise SandboxUnavailable(current.message)
+    if current.backend == "rlimit":
+        _warn_unsafe()
+    return current.backend
+
+
+@functools.cache
+def _warn_unsafe() -> None:
+    logger.warning("SANDBOX_BACKEND=rlimit: Deep-mode commands run unconfined and can read this server's files")
+
+
+@functools.cache
+def _unshare_net() -> str | None:
+    """The absolute path of `unshare` when `unshare -rn` works here: the rlimit backend's only isolation."""
+    found = shutil.which("unshare")
+    if found is None:
+        return None
+    found = os.path.abspath(found)
+    probe = subprocess.run([found, "-rn", "true"], capture_output=True, timeout=10)
+    return found if probe.returncode == 0 else None
+
+
+def unshare_net_available() -> bool:
+    return _unshare_net() is not None
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MiB"
+
+
+def _max_files(disk_limit: int) -> int:
+    # Empty files take no blocks but kernel memory: bound their number with the size (a page per file).
+    return max(256, disk_limit // 4096)
 
 
 def _python_dirs() -> list[str]:
@@ -98,8 +225,27 @@ def _search_path() -> str:
     return ":".join([f"{sys.prefix}/bin", "/usr/local/bin", "/usr/bin", "/bin"])
 
 
-def _bwrap_argv(command: str, workdir: Path) -> list[str]:
-    argv = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]
+def _child_env(home: str) -> dict[str, str]:
+    return {
+        "PATH": _search_path(),
+        "HOME": home,
+        "PWD": home,
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONPATH": home,
+        "TMPDIR": "/tmp",
+    }
+
+
+def _bwrap_argv(bwrap: str, privileged: bool, launcher_fd: int, config: dict) -> list[str]:
+    argv = [bwrap, "--die-with-parent", "--new-session", "--clearenv"]
+    argv += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+    if privileged:
+        # No user namespace from bubblewrap: one mapping the command to kernel uid 0 would exempt it from
+        # RLIMIT_NPROC. The launcher keeps these two capabilities only to switch to SANDBOX_UID/GID, first thing.
+        argv += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    else:
+        argv += ["--unshare-user"]
     argv += ["--ro-bind", "/usr", "/usr"]
     for name in ("bin", "lib", "lib64", "sbin"):
         target = Path("/") / name
@@ -107,26 +253,22 @@ def _bwrap_argv(command: str, workdir: Path) -> list[str]:
             argv += ["--symlink", os.readlink(target), f"/{name}"]
         elif target.exists():
             argv += ["--ro-bind", str(target), f"/{name}"]
-    # The private /tmp comes before the Python binds: an install living under /tmp must stay visible.
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-    for path in _python_dirs():
+    argv += ["--proc", "/proc", "--dev", "/dev"]
+    # One tmpfs for everything the command may write: /workspace and /tmp share its size.
+    argv += ["--size", str(config["disk_limit"]), "--tmpfs", SCRATCH_MOUNT]
+    argv += ["--perms", "1777", "--dir", f"{SCRATCH_MOUNT}/tmp", "--perms", "0777", "--dir", config["workspace"]]
+    argv += ["--symlink", f"{SCRATCH_MOUNT}/tmp", "/tmp", "--symlink", config["workspace"], SANDBOX_MOUNT]
+    for path in [*_python_dirs(), *(["/etc/alternatives"] if os.path.isdir("/etc/alternatives") else [])]:
+        # Folders bubblewrap creates on the way are 0700 to their owner, root when it runs privileged.
+        for parent in reversed(Path(path).parents[:-1]):
+            argv += ["--perms", "0755", "--dir", str(parent)]
         argv += ["--ro-bind", path, path]
-    argv += ["--ro-bind-try", "/etc/alternatives", "/etc/alternatives"]
-    argv += ["--bind", str(workdir), SANDBOX_MOUNT, "--chdir", SANDBOX_MOUNT]
+    argv += ["--perms", "0444", "--ro-bind-data", str(launcher_fd), LAUNCHER_MOUNT]
+    # The root of the sandbox (bubblewrap's own tmpfs, unbounded) and /dev must not take writes either.
+    argv += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/"]
     for key, value in _child_env(SANDBOX_MOUNT).items():
         argv += ["--setenv", key, value]
-    return argv + ["--", "/bin/sh", "-c", command]
-
-
-def _child_env(home: str) -> dict[str, str]:
-    return {
-        "PATH": _search_path(),
-        "HOME": home,
-        "LANG": "C.UTF-8",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONPATH": home,
-        "TMPDIR": "/tmp",
-    }
+    return argv + ["--", sys.executable, "-I", "-S", LAUNCHER_MOUNT, json.dumps(config)]
 
 
 def _limit_child(cpu_seconds: int, memory_bytes: int, processes: int) -> Callable[[], None]:
@@ -160,27 +302,225 @@ def run_command(
     should_stop: Callable[[], bool] | None = None,
     backend: str | None = None,
 ) -> CommandResult:
-    """Run `command` (a /bin/sh command line) with `workdir` as its working directory and only writable place."""
+    """Run `command` (a /bin/sh command line) on the files of `workdir`, its working directory.
+
+    Raises SandboxUnavailable when no backend may run it."""
     time_limit = settings.SANDBOX_TIME_LIMIT if time_limit is None else time_limit
     output_limit = settings.SANDBOX_OUTPUT_LIMIT if output_limit is None else output_limit
     backend = backend or chosen_backend()
     workdir = Path(workdir).resolve()
     if backend == "bwrap":
-        argv, env, cwd = _bwrap_argv(command, workdir), {}, "/"
-    else:
-        prefix = ["unshare", "-rn"] if unshare_net_available() else []
-        argv, env, cwd = [*prefix, "/bin/sh", "-c", command], _child_env(str(workdir)), str(workdir)
+        bwrap = bwrap_executable()
+        if bwrap is None:
+            raise SandboxUnavailable(f"No sandbox available: {ENABLE_HINT} {UNSAFE}.")
+        return _run_bwrap(bwrap, command, workdir, time_limit, output_limit, should_stop)
+    if backend == "rlimit":
+        return _run_rlimit(command, workdir, time_limit, output_limit, should_stop)
+    raise SandboxUnavailable(f"unknown sandbox backend {backend!r}")
+
+
+def _run_rlimit(
+    command: str, workdir: Path, time_limit: float, output_limit: int, should_stop: Callable[[], bool] | None
+) -> CommandResult:
+    unshare = _unshare_net()
+    prefix = [unshare, "-rn"] if unshare else []
     started = time.monotonic()
     proc = subprocess.Popen(
-        argv,
-        cwd=cwd,
-        env=env,
+        [*prefix, "/bin/sh", "-c", command],
+        cwd=str(workdir),
+        env=_child_env(str(workdir)),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
         preexec_fn=_limit_child(int(time_limit) + 1, settings.SANDBOX_MEMORY_LIMIT, settings.SANDBOX_PROCESS_LIMIT),
     )
+    output, truncated, timed_out, cancelled = _supervise(proc, started, time_limit, output_limit, should_stop)
+    return CommandResult(
+        exit_code=None if (timed_out or cancelled) else proc.returncode,
+        output=output,
+        truncated=truncated,
+        timed_out=timed_out,
+        cancelled=cancelled,
+        backend="rlimit",
+        duration=time.monotonic() - started,
+    )
+
+
+def _run_bwrap(
+    bwrap: str,
+    command: str,
+    workdir: Path,
+    time_limit: float,
+    output_limit: int,
+    should_stop: Callable[[], bool] | None,
+) -> CommandResult:
+    disk_limit = settings.SANDBOX_DISK_LIMIT
+    config = {
+        "command": command,
+        "scratch": SCRATCH_MOUNT,
+        "workspace": f"{SCRATCH_MOUNT}/workspace",
+        "disk_limit": disk_limit,
+        "max_files": _max_files(disk_limit),
+        "processes": settings.SANDBOX_PROCESS_LIMIT,
+        "uid": settings.SANDBOX_UID,
+        "gid": settings.SANDBOX_GID,
+    }
+    status_read, status_write = os.pipe()
+    launcher = os.open(LAUNCHER, os.O_RDONLY)
+    config["status_fd"] = status_write
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            _bwrap_argv(bwrap, os.geteuid() == 0, launcher, config),
+            cwd="/",
+            env={},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            pass_fds=(status_write, launcher),
+            # No RLIMIT_NPROC here: on bubblewrap it would count every job's processes together (see launcher.py).
+            preexec_fn=_limit_child(int(time_limit) + 1, settings.SANDBOX_MEMORY_LIMIT, 0),
+        )
+    except BaseException:
+        os.close(status_read)
+        raise
+    finally:
+        os.close(status_write)
+        os.close(launcher)
+    files = _FilesBack(os.fdopen(status_read, "rb"), workdir.parent, disk_limit)
+    files.start()
+    feeder = threading.Thread(target=_feed, args=(proc.stdin, workdir), name="sandbox-files-in", daemon=True)
+    feeder.start()
+    try:
+        output, truncated, timed_out, cancelled = _supervise(proc, started, time_limit, output_limit, should_stop)
+        files.join(COLLECT_TIMEOUT)
+        feeder.join(5)
+        exit_code, limit = None, ""
+        if not (timed_out or cancelled):
+            report = files.report
+            exit_code = report.get("exit_code") if report else proc.returncode
+            exit_code = exit_code if isinstance(exit_code, int) else None
+            limit = _limit_message(report.get("limit") if report else "")
+            if files.folder is not None:
+                _replace_contents(workdir, files.folder)
+            elif report and report.get("files") and not limit:
+                output += "\n[the files the command wrote could not be read back]"
+    finally:
+        files.join(5)
+        files.discard()
+    return CommandResult(
+        exit_code=exit_code,
+        output=output,
+        truncated=truncated,
+        timed_out=timed_out,
+        cancelled=cancelled,
+        backend="bwrap",
+        duration=time.monotonic() - started,
+        limit_reached=limit,
+    )
+
+
+def _limit_message(kind: object) -> str:
+    if kind == "disk":
+        return f"disk limit reached (SANDBOX_DISK_LIMIT = {_mib(settings.SANDBOX_DISK_LIMIT)})"
+    if kind == "processes":
+        return f"process limit reached (SANDBOX_PROCESS_LIMIT = {settings.SANDBOX_PROCESS_LIMIT})"
+    return ""
+
+
+def _feed(stdin: BinaryIO, workdir: Path) -> None:
+    """The job's files, as a tar, to the launcher."""
+    with contextlib.suppress(OSError, ValueError):
+        with stdin:
+            write_tar(stdin, str(workdir))
+
+
+class _Capped:
+    """A read-only stream that fails past `limit` bytes: what the sandbox sends back is not trusted."""
+
+    def __init__(self, stream: BinaryIO, limit: int) -> None:
+        self.stream, self.left = stream, limit
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(self.left + 1 if size < 0 else size)
+        self.left -= len(data)
+        if self.left < 0:
+            raise tarfile.ReadError("the sandbox sent back more than its disk limit")
+        return data
+
+
+class _FilesBack(threading.Thread):
+    """Reads the launcher's report and the files it sends back into a new folder next to the job's."""
+
+    def __init__(self, stream: BinaryIO, parent: Path, disk_limit: int) -> None:
+        super().__init__(name="sandbox-files-out", daemon=True)
+        self.stream, self.parent = stream, parent
+        self.max_files = _max_files(disk_limit)
+        self.limit = disk_limit + self.max_files * 1024 + 1024 * 1024  # tar headers and padding
+        self.report: dict | None = None
+        self.folder: Path | None = None
+        self._unpacking: Path | None = None
+
+    def run(self) -> None:
+        with self.stream:
+            try:
+                line = self.stream.readline(STATUS_LINE_LIMIT)
+                report = json.loads(line) if line.endswith(b"\n") else None
+                if not isinstance(report, dict):
+                    return
+                self.report = report
+                if report.get("files") is True:
+                    self._unpacking = Path(tempfile.mkdtemp(prefix=".files-", dir=self.parent))
+                    self._unpack(self._unpacking)
+                    self.folder = self._unpacking
+            except (ValueError, OSError, tarfile.TarError) as exc:
+                logger.warning("the sandbox's files could not be read back: %s", exc)
+
+    def _unpack(self, folder: Path) -> None:
+        """Folders and regular files only, at relative paths without "..", owned by the worker, modes 0644/0755."""
+        with tarfile.open(fileobj=_Capped(self.stream, self.limit), mode="r|") as tar:
+            for count, member in enumerate(tar, 1):
+                if count > self.max_files * 2:
+                    raise tarfile.ReadError("the sandbox sent back more files than its limit")
+                parts = Path(member.name).parts
+                if not parts or member.name.startswith("/") or ".." in parts or not (member.isdir() or member.isfile()):
+                    continue
+                target = folder.joinpath(*parts)
+                if member.isdir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with tar.extractfile(member) as source, open(target, "wb") as sink:
+                    shutil.copyfileobj(source, sink)
+                target.chmod(0o755 if member.mode & 0o100 else 0o644)
+
+    def discard(self) -> None:
+        if self._unpacking is not None and self._unpacking.exists():
+            shutil.rmtree(self._unpacking, ignore_errors=True)
+
+
+def _replace_contents(workdir: Path, new: Path) -> None:
+    for child in list(workdir.iterdir()):
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+    for child in list(new.iterdir()):
+        child.rename(workdir / child.name)
+
+
+def _supervise(
+    proc: subprocess.Popen,
+    started: float,
+    time_limit: float,
+    output_limit: int,
+    should_stop: Callable[[], bool] | None,
+) -> tuple[str, bool, bool, bool]:
+    """Collect the output until the process ends, killing its group at the time limit or on cancellation.
+
+    Returns (output, truncated, timed_out, cancelled)."""
     collected = bytearray()
     overflow = threading.Event()
 
@@ -223,12 +563,4 @@ def run_command(
     output = collected.decode("utf-8", "replace")
     if overflow.is_set():
         output += f"\n[output truncated at {output_limit} bytes]"
-    return CommandResult(
-        exit_code=None if (timed_out or cancelled) else proc.returncode,
-        output=output,
-        truncated=overflow.is_set(),
-        timed_out=timed_out,
-        cancelled=cancelled,
-        backend=backend,
-        duration=time.monotonic() - started,
-    )
+    return output, overflow.is_set(), timed_out, cancelled
