@@ -17,6 +17,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from workspace.bus import RESUBSCRIBED, get_bus
+from workspace.collab import store
 from workspace.collab.access import current_roles_by_file
 from workspace.collab.room import Room, RoomClient
 from workspace.collab.ydoc import new_doc
@@ -37,7 +38,8 @@ async def acquire(file_id: int, client: RoomClient) -> Room:
     async with lock:
         room = _rooms.get(file_id)
         if room is None:
-            room = Room(file_id, new_doc(), on_reset=forget)
+            client_id = await database_sync_to_async(store.next_server_client_id)()
+            room = Room(file_id, new_doc(client_id), on_reset=forget)
             try:
                 await room.open()
             except BaseException:
