@@ -60,21 +60,22 @@ def live_server_url(django_db_setup, django_db_blocker):
 
 @pytest.fixture(autouse=True)
 def fresh_channel_layer():
-    """Each test runs on its own event loop; a Redis layer (and the rooms listening on it) created on an
-    earlier test's loop holds locks bound to that loop, so every test starts with new ones (and a new
+    """Each test runs on its own event loop; a channel layer or bus connection (and the rooms using it) created on
+    an earlier test's loop holds locks bound to that loop, so every test starts with new ones (and a new
     update-writer connection)."""
     from channels.layers import channel_layers
 
-    from workspace.collab import rooms
+    from workspace.bus import reset_bus
+    from workspace.collab import registry
     from workspace.collab.writer import writer
 
     channel_layers.backends.clear()
-    rooms._rooms.clear()
-    rooms._locks.clear()
+    reset_bus()
+    registry.clear()
     yield
     channel_layers.backends.clear()
-    rooms._rooms.clear()
-    rooms._locks.clear()
+    reset_bus()
+    registry.clear()
     writer.close_sync()  # its connection to the test database must not outlive the test (DROP DATABASE at the end)
 
 

@@ -271,7 +271,7 @@ async def test_removed_member_is_closed_and_demoted_editor_stops_writing(workspa
 async def test_access_of_all_rooms_and_clients_is_rechecked_with_one_database_call_per_interval(
     workspace_with_file, user, settings, monkeypatch
 ):
-    from workspace.collab import access, rooms
+    from workspace.collab import access, registry
     from workspace.projects.services import create_file
 
     settings.COLLAB_ACCESS_RECHECK_SECONDS = 0.2
@@ -286,7 +286,7 @@ async def test_access_of_all_rooms_and_clients_is_rechecked_with_one_database_ca
         calls.append({file_id: set(user_ids) for file_id, user_ids in user_ids_by_file.items()})
         return access.current_roles_by_file(user_ids_by_file)
 
-    monkeypatch.setattr(rooms, "current_roles_by_file", counting_roles)
+    monkeypatch.setattr(registry, "current_roles_by_file", counting_roles)
     clients = [await connected(node.id, someone) for someone in (user, *others)]
     clients.append(await connected(second.id, others[0]))
     await asyncio.sleep(0.5)

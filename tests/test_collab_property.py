@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pycrdt import Doc, Text
 
 from tests.yclient import YClient
-from workspace.collab import protocol, rooms, store
+from workspace.collab import protocol, registry, store
 from workspace.projects.services import create_file
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.embedded]
@@ -89,7 +89,7 @@ async def settle(clients: list[YClient], file_id: int) -> str:
     expected, clocks = str(union.get("content", type=Text)), state_vector(union)
     for client in clients:
         await client.pump_until(lambda c=client: holds(c, expected, clocks), timeout=5)
-    room = rooms.get_loaded(file_id)
+    room = registry.get_loaded(file_id)
     assert room is not None and str(room.doc.get("content", type=Text)) == expected
     return expected
 
@@ -107,8 +107,7 @@ async def simulate_restart(clients: list[YClient], file_id: int, compact: bool) 
     for client in clients:
         await client.close()
     # A new server process starts with no rooms in memory.
-    rooms._rooms.clear()
-    rooms._locks.clear()
+    registry.clear()
     if compact:
         await database_sync_to_async(store.compact)(file_id)
 

@@ -11,7 +11,7 @@ from pycrdt import Doc, Text, merge_updates
 from tests.helpers import RecordingRoomClient as DirectClient
 from workspace.collab import protocol
 from workspace.collab.outbox import ClientOutbox
-from workspace.collab.rooms import Room
+from workspace.collab.room import Room
 
 pytestmark = pytest.mark.embedded
 
@@ -146,26 +146,29 @@ async def test_a_client_that_stops_reading_is_closed_once_its_queue_passes_the_b
     assert not client.outbox.queue and client.overflows == 1
 
 
-async def test_process_local_room_alone_in_its_group_publishes_nothing_but_reaches_any_other_member(monkeypatch):
-    """Embedded mode: a group message would only come back to the room itself, unless e.g. a Spark stream joined."""
-    from channels.layers import InMemoryChannelLayer
+async def test_a_room_alone_on_the_in_memory_bus_publishes_nothing_but_hears_server_side_writers():
+    """Embedded mode: one process, so a room's own publishes could only come back to itself."""
+    from workspace.bus import InMemoryBus
 
-    from workspace.collab import rooms
+    bus = InMemoryBus()
+    room = Room(7, Doc(), bus=bus)
+    await room.peers.join()  # its hello is answered by nobody: one subscriber, itself
+    await room.peers._sender
+    assert room.peers.alone
+    room.peers.publish_update(b"alone", "a", "m1")
+    assert room.peers._outbox == []
 
-    layer = InMemoryChannelLayer()
-    monkeypatch.setattr(rooms, "rooms_layer", lambda: layer)
-    room = Room(7, Doc())
-    room.channel = await layer.new_channel()
-    await layer.group_add(rooms.room_group(7), room.channel)
-    room.publish({"type": "ydoc.update", "payload": b"alone", "origin": "a", "msg_id": "m1"})
-    assert room._outbox == [] and room._sender is None
-
-    listener = await layer.new_channel()
-    await layer.group_add(rooms.room_group(7), listener)
-    room.publish({"type": "ydoc.update", "payload": b"heard", "origin": "a", "msg_id": "m2"})
-    received = await asyncio.wait_for(layer.receive(listener), 2)
-    assert received["payload"] == b"heard"
-    await room._sender
+    listener = DirectClient("listener")
+    room.clients[listener.channel_name] = listener
+    [update] = typed_updates(1)
+    # E.g. the embedded Celery worker thread applying a Deep job's result.
+    await asyncio.to_thread(bus.publish_sync, "ydoc.7", {"type": "ydoc.update", "payload": update, "msg_id": "w1"})
+    for _ in range(100):
+        if listener.frames:
+            break
+        await asyncio.sleep(0.01)
+    assert listener.frames == [protocol.sync_update(update)]
+    await room.close()
 
 
 async def test_a_client_whose_send_raises_does_not_stop_the_others(caplog):

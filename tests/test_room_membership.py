@@ -1,8 +1,8 @@
-"""Rooms alone in their group publish nothing; whoever joins later still gets every update.
+"""Rooms alone on their topic publish nothing; whoever joins later still gets every update.
 
-Each `Process` below is one simulated Daphne process: a RedisPubSubLayer instance of its own (its own
-Redis connections, so Redis counts it as a subscriber of its own) and one room of the file. The store
-is a list: an update is appended ("committed") before its room fans it out, as the writer does.
+Each `Process` below is one simulated Daphne process: a RedisBus of its own (its own Redis connections, so Redis
+counts it as a subscriber of its own) and one room of the file. The store is a list: an update is appended
+("committed") before its room fans it out, as the writer does.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from pycrdt import Doc, Text
 from redis import asyncio as aioredis
 
 from tests.helpers import RecordingRoomClient
-from workspace.collab import protocol, store
-from workspace.collab.rooms import HELLO, Room, new_msg_id, room_group
-from workspace.pubsub_layer import RedisPubSubLayer
+from workspace.bus import RedisBus
+from workspace.collab import peers, protocol, store
+from workspace.collab.peers import HELLO, new_msg_id
+from workspace.collab.room import Room
 
 pytestmark = pytest.mark.redis
 
@@ -28,41 +29,42 @@ WAIT_SECONDS = 5.0
 
 class Process:
     def __init__(self, prefix: str, stored: list[bytes], name: str) -> None:
-        self.layer = RedisPubSubLayer(hosts=[settings.REDIS_URL], prefix=prefix)
+        self.client_name = f"room-test-{uuid4().hex}"
+        self.bus = RedisBus(settings.REDIS_URL, prefix, client_name=self.client_name)
         self.stored = stored
-        self.room = Room(FILE_ID, Doc(), layer=self.layer)
+        self.room = Room(FILE_ID, Doc(), bus=self.bus)
         self.client = RecordingRoomClient(f"client-{name}")
         self.room.clients[self.client.channel_name] = self.client
-        self.group_sends = 0
-        send = self.layer.group_send
+        self.publishes = 0
+        publish = self.bus.publish
 
-        async def counted_group_send(group: str, message: dict) -> int:
-            self.group_sends += 1
-            return await send(group, message)
+        async def counted_publish(topic: str, message: dict) -> int:
+            self.publishes += 1
+            return await publish(topic, message)
 
-        self.layer.group_send = counted_group_send
+        self.bus.publish = counted_publish
 
     def type(self, text: str) -> bytes:
-        """A local client's edit: applied, stored, then fanned out (what YjsConsumer and the writer do)."""
+        """A local client's edit: applied, stored, then fanned out (what Room.accept and the writer do)."""
         content = self.room.doc.get("content", type=Text)
         before = self.room.doc.get_state()
         content.insert(len(content), text)
         update = self.room.doc.get_update(before)
         self.stored.append(update)
-        self.room.publish({"type": "ydoc.update", "payload": update, "origin": "local", "msg_id": new_msg_id()})
+        self.room.peers.publish_update(update, "local", new_msg_id())
         return update
 
     def text(self) -> str:
         return str(self.room.doc.get("content", type=Text))
 
     async def idle(self) -> None:
-        """Until this room's queued group sends are done."""
-        while self.room._sender is not None and not self.room._sender.done():
-            await self.room._sender
+        """Until this room's queued publishes are done."""
+        while self.room.peers._sender is not None and not self.room.peers._sender.done():
+            await self.room.peers._sender
 
     async def close(self) -> None:
         await self.room.close()
-        await self.layer.flush()
+        await self.bus.close()
 
 
 async def eventually(condition, what: str) -> None:
@@ -79,21 +81,29 @@ async def silent_room(processes, text: str) -> Process:
     await a.room.open()
     a.type(text)
     await a.idle()
-    assert a.room.alone_in_group()
+    assert a.room.peers.alone
     return a
 
 
 def hold_back_hellos(room: Room) -> asyncio.Event:
     """The room handles no hello until the returned event is set (its other messages go on)."""
     may_pass = asyncio.Event()
-    handle = room.on_group_message
+    handle = room.peers.on_message
+    held: list[dict] = []
 
-    async def held_back(message: dict) -> None:
-        if message.get("type") == HELLO:
-            await may_pass.wait()
-        await handle(message)
+    def held_back(message: dict) -> None:
+        if message.get("type") == HELLO and not may_pass.is_set():
+            held.append(message)
+            return
+        handle(message)
 
-    room.on_group_message = held_back
+    async def release_when_set() -> None:
+        await may_pass.wait()
+        for message in held:
+            handle(message)
+
+    room.peers.on_message = held_back
+    asyncio.get_running_loop().create_task(release_when_set())
     return may_pass
 
 
@@ -120,12 +130,12 @@ async def test_a_room_alone_on_redis_stops_publishing_once_redis_counts_no_other
     a = processes("a")
     await a.room.open()
     await a.idle()  # the hello's reply: one subscriber, this process
-    assert a.room.alone_in_group()
-    sends = a.group_sends
+    assert a.room.peers.alone
+    sends = a.publishes
 
     a.type("quiet")
     await asyncio.sleep(0.05)
-    assert a.group_sends == sends, "an update of a room alone in its group went to Redis"
+    assert a.publishes == sends, "an update of a room alone on its topic went to Redis"
     assert a.text() == "quiet"
 
 
@@ -138,7 +148,7 @@ async def test_a_process_joining_later_gets_an_update_its_peer_did_not_publish_a
     await b.room.open()
     assert b.text() == "one "
     a.type("two ")  # not published: a still thinks it is alone
-    assert a.room.alone_in_group()
+    assert a.room.peers.alone
 
     hello_may_pass.set()
     await eventually(lambda: b.text() == "one two ", "b gets what a skipped, from a's answer to its hello")
@@ -150,52 +160,33 @@ async def test_a_process_joining_later_gets_an_update_its_peer_did_not_publish_a
         lambda: a.text() == b.text() and sorted(a.text().split()) == ["four", "one", "three", "two"],
         "both replicas hold all four edits",
     )
-    assert not a.room.alone_in_group() and not b.room.alone_in_group()
-
-
-async def test_a_member_in_the_same_process_keeps_the_room_publishing(processes):
-    """E.g. a Spark stream: it shares the process's subscription, so Redis' count does not show it."""
-    a = processes("a")
-    await a.room.open()
-    await a.idle()
-    assert a.room.alone_in_group()
-
-    listener = await a.layer.new_channel()
-    await a.layer.group_add(room_group(FILE_ID), listener)
-    assert not a.room.alone_in_group()
-    update = a.type("heard")
-    while (message := await asyncio.wait_for(a.layer.receive(listener), WAIT_SECONDS))["type"] != "ydoc.update":
-        pass
-    assert message["payload"] == update
+    assert not a.room.peers.alone and not b.room.peers.alone
 
 
 async def test_a_subscriber_count_from_before_a_hello_does_not_silence_the_room():
     """Redis may count the subscribers before a newcomer subscribed while its hello is handled first."""
     release = asyncio.Event()
-    counts = [1]  # Redis' count for the send in flight: made before the newcomer subscribed
+    counts = [1]  # Redis' count for the publish in flight: made before the newcomer subscribed
+    subscribed = 1
 
-    class SlowLayer(RedisPubSubLayer):
-        async def group_send(self, group: str, message: dict) -> int:
+    class SlowBus(RedisBus):
+        async def publish(self, topic: str, message: dict) -> int:
             await release.wait()
             return counts.pop(0) if counts else subscribed
 
-        def local_members(self, group: str) -> set[str]:
-            return {"room"}
-
-    room = Room(FILE_ID, Doc(), layer=SlowLayer(hosts=[settings.REDIS_URL]))
-    room.channel = "room"
-    room.publish({"type": "ydoc.update", "payload": b"", "origin": "x", "msg_id": new_msg_id()})
+    room = Room(FILE_ID, Doc(), bus=SlowBus(settings.REDIS_URL, "unused"))
+    room.peers.publish_update(b"", "x", new_msg_id())
     await asyncio.sleep(0)
-    subscribed = 2  # the newcomer subscribed, then its hello arrives while that send is in flight
-    await room.on_group_message({"type": HELLO, "origin": "newcomer", "msg_id": new_msg_id()})
+    subscribed = 2  # the newcomer subscribed, then its hello arrives while that publish is in flight
+    room.peers.on_message({"type": HELLO, "origin": "newcomer", "msg_id": new_msg_id()})
     release.set()
-    await room._sender  # the stale count, then the answer (the room's state) counted with the newcomer
-    assert not room.alone_in_group()
+    await room.peers._sender  # the stale count, then the answer (the room's state) counted with the newcomer
+    assert not room.peers.alone
 
-    subscribed = 1  # the newcomer left: a count from a send made after the hello is believed
-    room.publish({"type": "ydoc.update", "payload": b"", "origin": "x", "msg_id": new_msg_id()})
-    await room._sender
-    assert room.alone_in_group()
+    subscribed = 1  # the newcomer left: a count from a publish made after the hello is believed
+    room.peers.publish_update(b"", "x", new_msg_id())
+    await room.peers._sender
+    assert room.peers.alone
 
 
 async def test_a_room_whose_subscription_was_renewed_announces_itself_and_gets_what_it_missed(processes):
@@ -204,13 +195,14 @@ async def test_a_room_whose_subscription_was_renewed_announces_itself_and_gets_w
     await b.room.open()
     await a.idle()
     await b.idle()
-    assert not a.room.alone_in_group() and not b.room.alone_in_group()
+    assert not a.room.peers.alone and not b.room.peers.alone
 
-    # b's subscriber connection goes; a publishes while Redis counts only a, so a falls silent.
-    host, port = b.layer._connection().pubsub.connection._writer.get_extra_info("sockname")[:2]
+    # b's connections go; a publishes while Redis counts only a, so a falls silent.
     client = aioredis.Redis.from_url(settings.REDIS_URL)
     try:
-        assert await client.client_kill_filter(addr=f"{host}:{port}") == 1
+        for entry in await client.client_list():
+            if entry["name"] == b.client_name:
+                await client.client_kill(entry["addr"])
     finally:
         await client.aclose()
     a.type("while b was away ")
@@ -218,50 +210,29 @@ async def test_a_room_whose_subscription_was_renewed_announces_itself_and_gets_w
     a.type("and after ")
 
     await eventually(lambda: b.text() == "while b was away and after ", "b catches up after resubscribing")
-    await eventually(lambda: not a.room.alone_in_group(), "a publishes again")
+    await eventually(lambda: not a.room.peers.alone, "a publishes again")
     a.type("live")
     await eventually(lambda: b.text().endswith("live"), "a's next update reaches b")
 
 
-async def test_a_spark_session_of_another_process_gets_what_a_silent_room_skipped(processes, monkeypatch):
-    from workspace.collab import publish
+async def test_a_spark_session_in_another_process_gets_what_a_silent_room_skipped(processes, monkeypatch):
+    """The session opens the file's room in its own process (a local client of it), which says hello."""
     from workspace.spark import streamer
 
     a = await silent_room(processes, "before ")
 
     hello_may_pass = hold_back_hellos(a.room)
-    session_process = processes("spark")  # its layer stands for the other process's
-    for module in (streamer, publish):
-        monkeypatch.setattr(module, "rooms_layer", lambda: session_process.layer)
+    session_process = processes("spark")  # its bus stands for the other process's
+    monkeypatch.setattr(peers, "get_bus", lambda: session_process.bus)
     session = streamer.SparkSession(request_id=1, file_id=FILE_ID)
+    monkeypatch.setattr(streamer, "get_bus", lambda: session_process.bus)
     try:
         assert await session.open() == "before "
         a.type("while the hello waits ")
-        assert a.room.alone_in_group()
+        assert a.room.peers.alone
         hello_may_pass.set()
         await eventually(lambda: str(session.text) == "before while the hello waits ", "the session gets it")
         a.type("after")
         await eventually(lambda: str(session.text).endswith("after"), "the room publishes again")
     finally:
         await session.close()
-
-
-async def test_a_message_from_the_only_other_local_member_is_not_published_back_to_it(processes):
-    """A Spark stream's own updates: in a process alone with its room, the copy would reach nobody else."""
-    a = processes("a")
-    await a.room.open()
-    await a.idle()
-    stream = await a.layer.new_channel()
-    await a.layer.group_add(room_group(FILE_ID), stream)
-    sends = a.group_sends
-
-    a.room.publish({"type": "ydoc.update", "payload": b"", "origin": "spark:1", "msg_id": new_msg_id()}, stream)
-    await asyncio.sleep(0.05)
-    assert a.group_sends == sends
-
-    listener = await a.layer.new_channel()
-    await a.layer.group_add(room_group(FILE_ID), listener)
-    a.room.publish({"type": "ydoc.update", "payload": b"x", "origin": "spark:1", "msg_id": new_msg_id()}, stream)
-    while (message := await asyncio.wait_for(a.layer.receive(listener), WAIT_SECONDS))["type"] != "ydoc.update":
-        pass
-    assert message["payload"] == b"x"

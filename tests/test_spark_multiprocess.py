@@ -1,5 +1,5 @@
 """Spark control across Daphne processes: Stop and Reject sent to one process reach the session living in another
-(through the "rooms" channel layer's specific channel stored on the request).
+(through the bus topic of the session, stored on the request).
 
 Database reads go through database_sync_to_async (not the async ORM), which closes the thread's connection: one
 left open would keep the test database from being dropped at the end of the run."""

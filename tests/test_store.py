@@ -75,3 +75,9 @@ def test_compaction_keeps_stored_updates_whose_dependencies_have_not_arrived_yet
     store.append_update(node.id, missing)  # the client hands it back after reconnecting
 
     assert store.load_text(node.id) == "first second print('hi')\n"
+
+
+def test_server_client_ids_are_never_handed_out_twice_and_stay_small():
+    issued = [store.next_server_client_id() for _ in range(5)]
+    assert issued == sorted(set(issued))
+    assert max(issued) < 2**31  # far below browsers' random 32-bit ids, so server-side writers win ties

@@ -189,31 +189,27 @@ if TEST_RUN_ID and DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{TEST_RUN_ID}"}
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
-# Two channel layers: "default" for workspace events (chat, presence, jobs, Spark progress), "rooms" for
-# the collaborative documents' fan-out between processes (Yjs updates, awareness, Spark control), whose
-# traffic is per keystroke. ROOMS_CHANNEL_LAYER=list puts the rooms on the default layer's kind instead.
-ROOMS_CHANNEL_LAYER = os.environ.get("ROOMS_CHANNEL_LAYER", "pubsub")
+# The channel layer carries workspace events (chat, presence, jobs, Spark progress); the documents' traffic
+# between processes (Yjs updates, awareness, Spark control) goes over the bus (workspace/bus.py): Redis pub/sub
+# in production, in memory when embedded.
+CHANNEL_PREFIX = os.environ.get("CHANNEL_PREFIX", f"sparkroom{TEST_RUN_ID}")
+BUS_PREFIX = f"{CHANNEL_PREFIX}.bus"
 if REDIS_URL:
-    CHANNEL_PREFIX = os.environ.get("CHANNEL_PREFIX", f"sparkroom{TEST_RUN_ID}")
-    _list_layer = {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {
-            # A socket timeout above the layer's 5 s blocking read, or idle reads fail with a timeout.
-            "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
-            "capacity": env_int("CHANNEL_CAPACITY", 5000),
-            "expiry": 60,
-            "group_expiry": env_int("CHANNEL_GROUP_EXPIRY", 86400),
-            "prefix": CHANNEL_PREFIX,
-        },
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                # A socket timeout above the layer's 5 s blocking read, or idle reads fail with a timeout.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "capacity": env_int("CHANNEL_CAPACITY", 5000),
+                "expiry": 60,
+                "group_expiry": env_int("CHANNEL_GROUP_EXPIRY", 86400),
+                "prefix": CHANNEL_PREFIX,
+            },
+        }
     }
-    _pubsub_layer = {
-        "BACKEND": "workspace.pubsub_layer.RedisPubSubLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{CHANNEL_PREFIX}.rooms"},
-    }
-    CHANNEL_LAYERS = {"default": _list_layer, "rooms": _list_layer if ROOMS_CHANNEL_LAYER == "list" else _pubsub_layer}
 else:
-    _memory_layer = {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 5000}}
-    CHANNEL_LAYERS = {"default": _memory_layer, "rooms": _memory_layer}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 5000}}}
 # The cache holds the login throttle's counters: in Redis they are shared by every process.
 if REDIS_URL:
     CACHES = {

@@ -12,8 +12,10 @@ from pycrdt import Doc, Text
 
 from tests.helpers import RecordingRoomClient, make_user
 from tests.yclient import YClient
-from workspace.collab import rooms, store
+from workspace.collab import registry, store
+from workspace.collab import room as room_module
 from workspace.collab.access import CLOSE_GONE, CLOSE_RESYNC
+from workspace.collab.room import Room, RoomClosed
 from workspace.collab.writer import FileGone, StoreFailed
 from workspace.projects.services import create_file, create_workspace, delete_file
 
@@ -76,8 +78,8 @@ async def test_updates_of_a_deleted_file_and_of_another_file_in_one_batch_only_t
     kept = await database_sync_to_async(create_file)(workspace, "kept.py", content="kept\n")
     doomed = await database_sync_to_async(create_file)(workspace, "doomed.py", content="doomed\n")
     on_kept, on_doomed = RecordingRoomClient("k", owner.id), RecordingRoomClient("d", owner.id)
-    kept_room = await rooms.acquire(kept.id, on_kept)
-    doomed_room = await rooms.acquire(doomed.id, on_doomed)
+    kept_room = await registry.acquire(kept.id, on_kept)
+    doomed_room = await registry.acquire(doomed.id, on_doomed)
     # Deleted by another process whose "file deleted" message has not arrived yet.
     await database_sync_to_async(delete_rows_of_file)(doomed.id)
 
@@ -91,11 +93,11 @@ async def test_updates_of_a_deleted_file_and_of_another_file_in_one_batch_only_t
     assert results[0] is True and isinstance(results[1], FileGone)
     assert "writing each file's updates alone" in caplog.text
     assert await database_sync_to_async(store.load_text)(kept.id) == "more kept\n"
-    assert rooms.get_loaded(kept.id) is kept_room and kept_room.closed_reason is None
-    assert rooms.get_loaded(doomed.id) is None
+    assert registry.get_loaded(kept.id) is kept_room and kept_room.closed_reason is None
+    assert registry.get_loaded(doomed.id) is None
     await asyncio.sleep(0.05)
     assert on_doomed.ended == (CLOSE_GONE, "the file was deleted") and on_kept.ended is None
-    rooms.release(kept_room, on_kept)
+    registry.release(kept_room, on_kept)
     await kept_room.close()
 
 
@@ -109,7 +111,7 @@ def delete_rows_of_file(file_id: int) -> None:
             cursor.execute(f"DELETE FROM {table} WHERE {column} = %s", [file_id])
 
 
-def typed(room: rooms.Room, words: str) -> bytes:
+def typed(room: Room, words: str) -> bytes:
     """An update inserting `words` at the start, made by a client that holds the room's document."""
     doc = Doc()
     doc.apply_update(room.doc.get_update())
@@ -121,10 +123,12 @@ def typed(room: rooms.Room, words: str) -> bytes:
 class FailingWriter:
     """Stands in for the update writer: refuses to store, as a database that lost the row would."""
 
-    async def persist(self, file_id, update, then=None, on_failure=None) -> None:
+    def submit(self, file_id, update, then=None, on_failure=None) -> asyncio.Future:
         error = StoreFailed(f"file {file_id}: the update could not be stored")
         on_failure(error)
-        raise error
+        failed = asyncio.get_running_loop().create_future()
+        failed.set_exception(error)
+        return failed
 
 
 async def test_a_room_whose_update_could_not_be_stored_drops_its_replica_and_clients_resync(
@@ -132,27 +136,27 @@ async def test_a_room_whose_update_could_not_be_stored_drops_its_replica_and_cli
 ):
     _, node = workspace_with_file
     client = RecordingRoomClient("browser")
-    room = await rooms.acquire(node.id, client)
+    room = await registry.acquire(node.id, client)
     doc = Doc()
     doc.apply_update(room.doc.get_update())
     doc.get("content", type=Text).insert(0, "lost? ")
 
-    monkeypatch.setattr(rooms, "writer", FailingWriter())
+    monkeypatch.setattr(room_module, "writer", FailingWriter())
     with pytest.raises(StoreFailed):
         await room.accept(doc.get_update(), "browser")
     monkeypatch.undo()
 
-    assert rooms.get_loaded(node.id) is None  # the replica holding the unstored update is gone
+    assert registry.get_loaded(node.id) is None  # the replica holding the unstored update is gone
     await asyncio.sleep(0.05)
     assert client.ended == (CLOSE_RESYNC, room.closed_reason)
-    with pytest.raises(rooms.RoomClosed):
+    with pytest.raises(RoomClosed):
         await room.accept(doc.get_update(), "browser")
 
     # The client reconnects: a new room loads what is stored, and the client hands back what it holds.
     again = RecordingRoomClient("browser-again")
-    fresh = await rooms.acquire(node.id, again)
+    fresh = await registry.acquire(node.id, again)
     assert "lost?" not in str(fresh.doc.get("content", type=Text))
     assert await fresh.accept(doc.get_update(), "browser-again")
     assert await database_sync_to_async(store.load_text)(node.id) == "lost? print('hi')\n"
-    rooms.release(fresh, again)
+    registry.release(fresh, again)
     await fresh.close()

@@ -130,6 +130,6 @@ def alice_user(user) -> dict:
 
 
 async def watcher_gone(file_id: int) -> None:
-    from workspace.collab import rooms
+    from workspace.collab import registry
 
-    assert rooms.get_loaded(file_id) is None
+    assert registry.get_loaded(file_id) is None

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from workspace.collab import protocol
+
 # Owner of states that came through the channel layer (another process, a server-side peer).
 REMOTE = ""
 GONE = "null"
@@ -51,6 +53,10 @@ class RoomAwareness:
 
     def entries(self) -> list[tuple[int, int, str]]:
         return [(cid, clock, state) for cid, (clock, state) in self.states.items()]
+
+    def encoded(self) -> bytes:
+        """Every state, as one awareness update."""
+        return protocol.encode_awareness(self.entries())
 
     def users(self) -> list[dict]:
         users = []

@@ -15,7 +15,7 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from workspace.collab import protocol, rooms
+from workspace.collab import protocol, registry
 from workspace.collab.access import (
     CLOSE_FORBIDDEN,
     CLOSE_MALFORMED,
@@ -27,6 +27,7 @@ from workspace.collab.access import (
 )
 from workspace.collab.awareness import AwarenessError, Identity
 from workspace.collab.outbox import ClientOutbox
+from workspace.collab.room import DocumentTooLarge, Room, RoomClosed
 from workspace.collab.writer import StoreFailed
 from workspace.consumer_base import DirectDispatchWebsocketConsumer
 from workspace.daphne_send import client_transport
@@ -48,7 +49,7 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
     # No channel of its own: its room receives group messages once per process and hands them on.
     # (An alias that is not configured makes Channels skip the per-consumer channel and its receive loop.)
     channel_layer_alias = "ydoc-consumers-use-their-room-channel"
-    room: rooms.Room | None = None
+    room: Room | None = None
     revoked = False
     ending = False
     outbox: ClientOutbox | None = None
@@ -71,7 +72,7 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
         self.can_write = role_at_least(self.access.role, Role.EDITOR)
         # The room subscribes to the group before loading, so no update falls between load and subscription.
         try:
-            self.room = await rooms.acquire(self.file_id, self)
+            self.room = await registry.acquire(self.file_id, self)
         except Exception:  # noqa: BLE001 - e.g. the database is restarting: the client retries
             logger.warning("could not open the room of file %s", self.file_id, exc_info=True)
             await self.close(code=CLOSE_RESYNC, reason="the document could not be loaded; retrying")
@@ -90,7 +91,7 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
             # Ended without `disconnect` (e.g. the application was cancelled): still leave the room, so no
             # room reader outlives its connection (a receive pending on a finished loop wedges the layer).
             room, self.room = self.room, None
-            if room is not None and rooms.release(room, self):
+            if room is not None and registry.release(room, self):
                 asyncio.ensure_future(room.close())
 
     @property
@@ -132,7 +133,7 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
         room, self.room = self.room, None
         if room is None:
             return
-        closed = rooms.release(room, self)
+        closed = registry.release(room, self)
         room.remove_awareness_of(self)
         if closed:
             await room.close()
@@ -150,10 +151,10 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
         try:
             message = protocol.decode(bytes_data)
             await self._handle(message, bytes_data)
-        except rooms.DocumentTooLarge as exc:
+        except DocumentTooLarge as exc:
             self.push(protocol.permission_denied(str(exc)))
             await self.end(CLOSE_TOO_BIG, "document too large")
-        except (rooms.RoomClosed, StoreFailed):
+        except (RoomClosed, StoreFailed):
             return  # the room was reset: this connection is being closed and resyncs on reconnect
         except (protocol.ProtocolError, ValueError, UnicodeDecodeError) as exc:
             logger.info("refused malformed frame on file %s: %s", self.file_id, exc)

@@ -27,3 +27,12 @@ class DocUpdate(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["file", "id"])]
+
+
+class ServerClientId(models.Model):
+    """Yjs client ids for the server's own replicas, from a counter: unique across processes and restarts (two
+    live replicas writing with one id would corrupt the document), and small. Yjs places concurrent insertions
+    at the same spot in client-id order, so a server-side writer's (a Spark stream's) next piece stays next to its
+    previous one even when someone types at that spot meanwhile (browsers' ids are random 32-bit numbers)."""
+
+    id = models.BigAutoField(primary_key=True)

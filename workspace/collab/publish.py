@@ -1,58 +1,47 @@
-"""Server-side writers (Spark streams, Deep job apply) push updates into live rooms through here."""
+"""Server-side writers of documents (Deep's apply, Celery tasks, views) and the announcements about documents
+that other processes must hear (a deleted file, a changed membership).
+
+A writer in a process where the file's room is open goes through `Room.accept`, like a browser's update; elsewhere
+the update is stored, then published on the document's topic, where every process's room applies it.
+"""
 
 from __future__ import annotations
 
-from workspace.collab import rooms, store
-from workspace.collab.rooms import DELETED, ROOMS_LAYER, new_msg_id, room_group, rooms_layer
+from workspace.bus import get_bus
+from workspace.collab import registry, store
+from workspace.collab.peers import DELETED, UPDATE, new_msg_id, room_topic
+from workspace.collab.room import RoomClosed
 from workspace.collab.writer import writer
-from workspace.realtime.broadcast import group_send_sync
 
 
-async def publish_update(
-    file_id: int, update: bytes, origin: str = "server", origin_channel: str | None = None
-) -> None:
-    """Store an update made on the server, then fan it out to every client of the file.
+def _update_message(update: bytes, origin: str) -> dict:
+    return {"type": UPDATE, "payload": update, "origin": origin, "msg_id": new_msg_id()}
 
-    When the file's room is loaded in this process, the update goes through `Room.accept` like a client's
-    (its clients get it straight away, saving a channel-layer round trip, and the room sends it on to the
-    other processes). Otherwise it is stored and published to the file's group.
-    `origin_channel`: the writer's own channel in the group (a Spark stream), which needs no copy.
-    """
-    room = rooms.get_loaded(file_id)
+
+async def publish_update(file_id: int, update: bytes, origin: str = "server") -> None:
+    """Store an update made on the server, then fan it out to every client of the file."""
+    room = registry.get_loaded(file_id)
     if room is not None:
         try:
-            await room.accept(update, origin, sender_channel=origin_channel)
+            await room.accept(update, origin)
             return
-        except rooms.RoomClosed:
+        except RoomClosed:
             pass  # reset meanwhile: stored below without a replica
     await writer.persist(file_id, update)
-    await rooms_layer().group_send(
-        room_group(file_id), {"type": "ydoc.update", "payload": update, "origin": origin, "msg_id": new_msg_id()}
-    )
+    await get_bus().publish(room_topic(file_id), _update_message(update, origin))
 
 
-async def publish_awareness(file_id: int, payload: bytes, origin: str = "server") -> None:
-    """Fan out an awareness update (e.g. the AI peer's cursor); not persisted."""
-    await rooms_layer().group_send(
-        room_group(file_id), {"type": "ydoc.awareness", "payload": payload, "origin": origin, "msg_id": None}
-    )
+def publish_update_sync(file_id: int, update: bytes, origin: str = "server") -> None:
+    """Sync variant (Celery workers, views): store, then publish to every process's room."""
+    store.append_update(file_id, update)
+    get_bus().publish_sync(room_topic(file_id), _update_message(update, origin))
 
 
 def announce_access_change(workspace_id: int) -> None:
     """A membership of the workspace changed: every process re-checks its document sockets now (sync code)."""
-    group_send_sync(rooms.ACCESS_GROUP, rooms.access_changed_message(workspace_id), alias=ROOMS_LAYER)
+    get_bus().publish_sync(registry.ACCESS_TOPIC, registry.access_changed_message(workspace_id))
 
 
 def close_rooms_of_deleted_file(file_id: int) -> None:
     """Every process's room of a deleted file closes its clients (CLOSE_GONE) and goes (sync code)."""
-    group_send_sync(room_group(file_id), {"type": DELETED, "msg_id": new_msg_id()}, alias=ROOMS_LAYER)
-
-
-def publish_update_sync(file_id: int, update: bytes, origin: str = "server") -> None:
-    """Sync variant for Celery workers and views: store, then fan out."""
-    store.append_update(file_id, update)
-    group_send_sync(
-        room_group(file_id),
-        {"type": "ydoc.update", "payload": update, "origin": origin, "msg_id": new_msg_id()},
-        alias=ROOMS_LAYER,
-    )
+    get_bus().publish_sync(room_topic(file_id), {"type": DELETED, "msg_id": new_msg_id()})

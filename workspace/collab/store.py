@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from pycrdt import Doc
 
-from workspace.collab.models import DocState, DocUpdate
+from workspace.collab.models import DocState, DocUpdate, ServerClientId
 from workspace.collab.ydoc import compacted_update, doc_from_updates, doc_text
 
 logger = logging.getLogger(__name__)
@@ -92,3 +92,10 @@ def replace_text(file_id: int, content: str) -> bytes:
 
 def should_compact(file_id: int) -> bool:
     return pending_update_count(file_id) >= settings.COLLAB_COMPACT_EVERY
+
+
+def next_server_client_id() -> int:
+    """A Yjs client id for a new server-side replica (see ServerClientId); never handed out twice."""
+    issued = ServerClientId.objects.create().id
+    ServerClientId.objects.filter(id__lt=issued).delete()  # only the counter matters, not the rows
+    return issued

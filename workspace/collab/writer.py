@@ -153,12 +153,19 @@ class UpdateWriter:
         self, file_id: int, update: bytes, then: Then | None = None, on_failure: OnFailure | None = None
     ) -> None:
         """Returns once the update is stored; raises StoreFailed (FileGone for a deleted file) if it was not.
+        See `submit`."""
+        await self.submit(file_id, update, then, on_failure)
+
+    def submit(
+        self, file_id: int, update: bytes, then: Then | None = None, on_failure: OnFailure | None = None
+    ) -> asyncio.Future:
+        """Queue an update now; the future resolves once it is stored (StoreFailed / FileGone if it was not).
 
         `then` runs as soon as it is stored, before any waiter resumes, in the order the updates were queued,
-        and even when the caller was cancelled meanwhile: the fan-out of a batch happens in the event-loop step
-        that learns of its commit. What `then` returns (e.g. a room's flush of its queued frames) runs after
-        every `then` of the batch, once however often returned. `on_failure` runs instead when the update
-        could not be stored, in the same way (also for a cancelled caller)."""
+        and even when nobody awaits the future: the fan-out of a batch happens in the event-loop step that
+        learns of its commit. What `then` returns (e.g. a room's flush of its queued frames) runs after every
+        `then` of the batch, once however often returned. `on_failure` runs instead when the update could not
+        be stored, in the same way."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a new event loop (tests): start over on it
             self.close_sync()
@@ -166,7 +173,7 @@ class UpdateWriter:
         future: asyncio.Future = loop.create_future()
         self._queue.append((file_id, update, future, then, on_failure))
         self._start()
-        await future
+        return future
 
     def _start(self) -> None:
         """Write what is queued, unless a batch or a (re)connection is already under way (it goes on after)."""

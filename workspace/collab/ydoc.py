@@ -7,8 +7,8 @@ from pycrdt import Doc, Text, get_update, merge_updates
 TEXT_NAME = "content"
 
 
-def new_doc() -> Doc:
-    doc = Doc()
+def new_doc(client_id: int | None = None) -> Doc:
+    doc = Doc() if client_id is None else Doc(client_id=client_id)
     doc.get(TEXT_NAME, type=Text)
     return doc
 

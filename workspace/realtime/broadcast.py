@@ -48,8 +48,7 @@ def group_send_sync(group: str, message: dict, alias: str = DEFAULT_CHANNEL_LAYE
         try:
             await layer.group_send(group, message)
         finally:
-            # A loop of its own (a Celery worker, a script, a test): nothing else will close its connections.
-            if close_pools_after_send or asyncio.get_running_loop() is not _server_loop:
+            if close_pools_after_send:
                 await _close_pools(layer)
 
     async_to_sync(send_and_close)()

@@ -2,7 +2,7 @@
 
 A request runs as a background asyncio task in the Daphne process that received it. Its session stays
 alive after the stream (the text is pending) until Accept, Reject or SPARK_PENDING_TTL. Control
-messages for a session living in another process are sent to its channel (`SparkRequest.session_channel`).
+messages for a session living in another process are published on its bus topic (`SparkRequest.session_channel`).
 
 Failure policy: whatever was streamed before a failure or a Stop stays in the document, highlighted
 and pending like a finished answer, so the user decides (Accept keeps it, Reject removes it and
@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from workspace.collab.rooms import rooms_layer
+from workspace.bus import get_bus
+from workspace.collab.room import RoomClosed
 from workspace.realtime.broadcast import abroadcast_to_workspace
 from workspace.spark import services
 from workspace.spark.models import SparkRequest
@@ -29,7 +30,7 @@ from workspace.spark.prompts import EditContext, build_messages, prompt_text
 from workspace.spark.providers import ProviderConfig, aresolve, describe_error
 from workspace.spark.services import EDIT_MODES, MODES, OFFLINE_MODES, SparkError
 from workspace.spark.sources import RuffError, model_pieces, run_ruff, text_pieces, without_fences
-from workspace.spark.streamer import SparkSession, StreamStats
+from workspace.spark.streamer import CONTROL, SparkSession, StreamStats
 
 logger = logging.getLogger(__name__)
 Status = SparkRequest.Status
@@ -126,11 +127,11 @@ async def _run(job: SparkJob, path: str, language: str) -> None:
 
 
 async def _run_edit(job: SparkJob, path: str, language: str) -> None:
-    session = job.session = SparkSession(job.request_id, job.file_id)
+    session = job.session = SparkSession(job.request_id, job.file_id, job.user_id)
     session.stats = job.stats
     session.on_control = lambda action, message: control_local(job, action)
     text = await session.open()
-    await _db(services.update_request)(job.request_id, session_channel=session.channel)
+    await _db(services.update_request)(job.request_id, session_channel=session.control_topic)
     try:
         pieces = await _pieces_for(job, session, text, path, language)
     except (SparkError, RuffError, ValueError) as exc:
@@ -266,7 +267,7 @@ async def _finish(job: SparkJob, status: str, error: str) -> None:
         retries=stats.retries,
         inserted_text=inserted,
         replaced_text=session.replaced if session else "",
-        session_channel=session.channel if pending else "",
+        session_channel=session.control_topic if pending else "",
     )
     event = "spark.failed" if status == Status.FAILED else "spark.done"
     payload = {"id": job.request_id, "file_id": job.file_id, "status": status, "error": error, "pending": pending}
@@ -306,7 +307,7 @@ async def control(request_id: int, action: str, workspace_id: int) -> dict:
     if action != "cancel" and not row.pending:
         raise SparkError(f"this Spark request is already {row.status}")
     if row.session_channel:
-        await rooms_layer().send(row.session_channel, {"type": "spark.control", "action": action})
+        await get_bus().publish(row.session_channel, {"type": CONTROL, "action": action})
         return {"id": request_id, "status": row.status, "queued": True}
     if action == "accept":
         await _db(services.update_request)(request_id, status=Status.ACCEPTED)
@@ -334,7 +335,11 @@ async def control_local(job: SparkJob, action: str) -> dict:
         session = job.session
         if session is not None:
             if action == "reject":
-                await session.reject()
+                try:
+                    await session.reject()
+                except RoomClosed as exc:
+                    await session.close()
+                    raise SparkError(f"this Spark edit can no longer be rejected ({exc}); undo it by hand") from exc
             else:
                 await session.accept()
         job.status = Status.REJECTED if action == "reject" else Status.ACCEPTED

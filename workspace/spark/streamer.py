@@ -1,17 +1,17 @@
 """The AI peer: applies streamed text to a file's shared Y.Text in real time, then accepts or rejects it.
 
-A `SparkSession` is a member of the file's room like any browser: it joins the `ydoc.<file_id>`
-group with its own channel, loads the document from the store and applies every update it hears,
-so its replica follows collaborators. It writes with its own Yjs client id:
+A `SparkSession` is a local client of the file's room (like Hocuspocus' direct connection): it edits the room's
+own document, and every edit goes the room's one way (`Room.edit`: stored, then fanned out to every client here
+and in other processes). It writes with transactions of its own origin:
 
 - text goes in at a sticky position that follows its own last character, so edits elsewhere
   (before, after, even inside the AI region) never move or corrupt it;
 - pieces arriving within SPARK_FLUSH_INTERVAL_MS are coalesced into one update (leading edge:
-  the first piece after a pause goes out at once); each update is persisted, then fanned out;
+  the first piece after a pause goes out at once);
 - an UndoManager scoped to its own origin records everything it did as one stack item, so
   Reject removes exactly its insertions and restores the replaced text, even after others edited.
 
-The same channel receives control messages ("spark.control": cancel / accept / reject), so any
+Control messages ("spark.control": cancel / accept / reject) reach it on its bus topic (`control_topic`), so any
 Daphne process can steer a session running in another one.
 """
 
@@ -26,15 +26,14 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
-from channels.db import database_sync_to_async
 from django.conf import settings
-from pycrdt import Assoc, Doc, StickyIndex, Text, UndoManager
+from pycrdt import Assoc, StickyIndex, Text, UndoManager
 
-from workspace.collab import protocol, store
-from workspace.collab.publish import publish_awareness, publish_update
-from workspace.collab.rooms import STATE, hello_message, room_group, rooms_layer
+from workspace.bus import get_bus
+from workspace.collab import registry
+from workspace.collab.room import Room, RoomClosed
 from workspace.collab.ydoc import TEXT_NAME
-from workspace.pubsub_layer import RESUBSCRIBED
+from workspace.projects.models import Role, role_at_least
 from workspace.spark.positions import byte_slice, relative_position, sticky_at
 
 logger = logging.getLogger(__name__)
@@ -45,6 +44,12 @@ AWARENESS_REFRESH_SECONDS = 10.0
 AWARENESS_MIN_INTERVAL = 0.05
 MAX_PUBLISHES_IN_FLIGHT = 4
 UNDO_CAPTURE_FOREVER_MS = 2**31 - 1
+CONTROL = "spark.control"
+
+
+def control_topic(request_id: int) -> str:
+    """The bus topic a live session listens on for Stop / Accept / Reject sent from any process."""
+    return f"spark.control.{request_id}"
 
 
 @dataclass
@@ -123,35 +128,40 @@ ControlHandler = Callable[[str, dict], Awaitable[None]]
 class SparkSession:
     """One AI edit of one file; see the module docstring."""
 
-    def __init__(self, request_id: int, file_id: int, *, flush_interval_ms: float | None = None) -> None:
+    def __init__(
+        self, request_id: int, file_id: int, user_id: int | None = None, *, flush_interval_ms: float | None = None
+    ) -> None:
         self.request_id = request_id
         self.file_id = file_id
-        self.origin = f"spark:{request_id}"
+        self.user_id = user_id
+        self.origin = self.channel_name = f"spark:{request_id}"
+        self.control_topic = control_topic(request_id)
         self.flush_interval = (
             settings.SPARK_FLUSH_INTERVAL_MS if flush_interval_ms is None else flush_interval_ms
         ) / 1000.0
-        # Yjs client ids are uint32 in browsers; stay in that range for awareness and the CRDT.
-        self.doc = Doc(client_id=random.randint(1, 2**32 - 1))
-        self.text = self.doc.get(TEXT_NAME, type=Text)
-        self.undo = UndoManager(scopes=[self.text], capture_timeout_millis=UNDO_CAPTURE_FOREVER_MS)
-        self.undo.include_origin(self.origin)
+        self.room: Room | None = None
+        self.text: Text | None = None
+        self.undo: UndoManager | None = None
+        # The AI peer's awareness client id (browsers keep uint32 ids).
+        self.awareness_id = random.randint(1, 2**32 - 1)
         self.stats = StreamStats()
         self.inserted = ""
         self.replaced = ""
-        self.channel = ""
         self.on_control: ControlHandler | None = None
+        # Why the session lost its document (its room was reset, its file deleted); Reject is impossible then.
+        self.lost: str | None = None
         self._anchor: StickyIndex | None = None
         self._selection_end: StickyIndex | None = None
         self._cursor: StickyIndex | None = None
         self._region_start: StickyIndex | None = None
         self._replace = False
         self._pending: list[tuple[str, int]] = []
-        self._publishing: set[asyncio.Task] = set()
+        self._publishing: set[asyncio.Future] = set()
         self._wake = asyncio.Event()
         self._last_flush = 0.0
         self._reader: asyncio.Task | None = None
-        self._listener: asyncio.Task | None = None
         self._heartbeat: asyncio.Task | None = None
+        self._controls: set[asyncio.Task] = set()
         self._awareness_clock = 0
         self._awareness_state: str | None = None
         self._awareness_sent_at = 0.0
@@ -160,21 +170,28 @@ class SparkSession:
 
     # Joining the room ----------------------------------------------------------------------------
     async def open(self) -> str:
-        """Join the room and load the document; returns its current text."""
-        layer = rooms_layer()
-        # The default prefix matters with channels_redis: all process-local channels must share one Redis list,
-        # or a receive() blocked on another list holds the shared receive lock and delays every consumer.
-        self.channel = await layer.new_channel()
-        # Subscribe before loading so that no update falls between the snapshot and the subscription.
-        await layer.group_add(room_group(self.file_id), self.channel)
-        await self._announce()
-        parts, _ = await database_sync_to_async(store.load_updates)(self.file_id)
-        for part in parts:
-            if part:
-                self.doc.apply_update(part)
-        self._listener = asyncio.create_task(self._listen(), name=f"spark-listen-{self.request_id}")
+        """Join the file's room as a local client; returns the document's current text."""
+        self.room = await registry.acquire(self.file_id, self)
+        self.text = self.room.doc.get(TEXT_NAME, type=Text)
+        self.undo = UndoManager(scopes=[self.text], capture_timeout_millis=UNDO_CAPTURE_FOREVER_MS)
+        self.undo.include_origin(self.origin)
+        await get_bus().subscribe(self.control_topic, self._on_control_message)
         self._heartbeat = asyncio.create_task(self._keep_awareness_alive(), name=f"spark-aware-{self.request_id}")
         return str(self.text)
+
+    # As a client of the room
+    def push(self, frame: bytes) -> None:
+        """The session reads the room's document itself: it needs no frames."""
+
+    async def end(self, code: int, reason: str) -> None:
+        """The room was reset or its file deleted: the document this session edited is gone."""
+        self.lost = reason
+        self.cancel()
+
+    async def apply_role(self, role: str | None) -> None:
+        """The requesting user may no longer edit: the stream stops (what it wrote stays pending)."""
+        if not role_at_least(role, Role.EDITOR):
+            self.cancel()
 
     def set_target(self, start: StickyIndex | int, end: StickyIndex | int | None = None) -> None:
         """Where the text goes: insert at `start`, or replace [start, end) when end > start (byte offsets)."""
@@ -256,38 +273,53 @@ class SparkSession:
         if not self._pending:
             return
         batch, self._pending = self._pending, []
-        update = self._apply("".join(piece for piece, _ in batch))
         arrivals = [arrived for _, arrived in batch]
-        # Publishing (persist, then fan out) overlaps with the next batches: their commits share a group commit
-        # instead of queueing behind each other. Yjs applies updates in any order, so none waits for another.
+        # Storing (then fanning out) overlaps with the next batches: their commits share a group commit instead of
+        # queueing behind each other. Yjs applies updates in any order, so none waits for another.
         while len(self._publishing) >= MAX_PUBLISHES_IN_FLIGHT:
             await asyncio.wait(self._publishing, return_when=asyncio.FIRST_COMPLETED)
-        task = asyncio.create_task(self._publish(update, arrivals))
-        self._publishing.add(task)
-        task.add_done_callback(self._publishing.discard)
+        stored = self._apply("".join(piece for piece, _ in batch))
+        if stored is None:
+            self.stats.on_published(arrivals)
+        else:
+            self._publishing.add(stored)
+            stored.add_done_callback(lambda done: self._published(done, arrivals))
         # The AI cursor moves with every flush; throttled so a fast stream does not double the traffic.
         if time.monotonic() - self._awareness_sent_at >= AWARENESS_MIN_INTERVAL:
-            await self._publish_awareness()
+            self._publish_awareness()
 
-    async def _publish(self, update: bytes | None, arrivals: list[int]) -> None:
-        if update is not None:
-            await publish_update(self.file_id, update, origin=self.origin, origin_channel=self.channel)
-        self.stats.on_published(arrivals)
+    def _published(self, stored: asyncio.Future, arrivals: list[int]) -> None:
+        self._publishing.discard(stored)
+        if not stored.cancelled() and stored.exception() is None:
+            self.stats.on_published(arrivals)
 
     async def drain(self) -> None:
-        """Wait until every applied piece is persisted and fanned out; raises if a publish failed."""
+        """Wait until every applied piece is stored and fanned out; raises if storing one failed."""
         while self._publishing:
             done, _ = await asyncio.wait(set(self._publishing))
-            for task in done:
-                task.result()
+            for stored in done:
+                self._publishing.discard(stored)
+                stored.result()
 
     async def finish(self) -> None:
         """After the stream: show the final region (pending accept/reject)."""
-        await self._publish_awareness()
+        self._publish_awareness()
 
-    def _apply(self, piece: str) -> bytes | None:
-        before = self.doc.get_state()
-        with self.doc.transaction(origin=self.origin):
+    def _room(self) -> Room:
+        if self.room is None or self.lost is not None:
+            raise RoomClosed(self.lost or "the Spark session is not open")
+        return self.room
+
+    def _apply(self, piece: str) -> asyncio.Future | None:
+        """Write a piece into the room's document (one transaction of this session's origin); the future of its
+        store and fan-out."""
+        room = self._room()
+        stored = room.edit(self.origin, lambda: self._insert(piece), growth=len(piece.encode()))
+        self.inserted += piece
+        return stored
+
+    def _insert(self, piece: str) -> None:
+        with self.room.doc.transaction(origin=self.origin):
             if self._cursor is None:
                 index = self._anchor.get_index() if self._anchor else 0
                 if self._replace and self._selection_end is not None:
@@ -302,20 +334,20 @@ class SparkSession:
                 self.text.insert(index, piece)
             # Follow our own last character: text others type right after it stays after the AI's.
             self._cursor = self.text.sticky_index(index + len(piece.encode()), Assoc.BEFORE)
-        self.inserted += piece
-        update = self.doc.get_update(before)
-        return None if update in (b"", b"\x00\x00") else update
 
     # Accept / reject -----------------------------------------------------------------------------
     async def reject(self) -> None:
         """Undo everything this session did, as one update (keeps every other client's edits)."""
         await self.drain()
-        before = self.doc.get_state()
-        while self.undo.can_undo():
-            self.undo.undo()
-        update = self.doc.get_update(before)
-        if update not in (b"", b"\x00\x00"):
-            await publish_update(self.file_id, update, origin=self.origin, origin_channel=self.channel)
+        room = self._room()
+
+        def undo_all() -> None:
+            while self.undo.can_undo():
+                self.undo.undo()
+
+        stored = room.edit(self.origin, undo_all)
+        if stored is not None:
+            await stored
         await self.close()
 
     async def accept(self) -> None:
@@ -329,7 +361,10 @@ class SparkSession:
         return (start, end) if end >= start else (end, end)
 
     # The AI peer's awareness ---------------------------------------------------------------------
-    async def _publish_awareness(self, gone: bool = False) -> None:
+    def _publish_awareness(self, gone: bool = False) -> None:
+        room = self.room
+        if room is None or self.lost is not None:
+            return
         if gone:
             state = "null"
         else:
@@ -348,54 +383,28 @@ class SparkSession:
         self._awareness_state = state
         self._awareness_clock += 1
         self._awareness_sent_at = time.monotonic()
-        payload = protocol.encode_awareness([(self.doc.client_id, self._awareness_clock, state)])
-        await publish_awareness(self.file_id, payload, origin=self.origin)
+        room.set_peer_awareness(self.awareness_id, self._awareness_clock, state, self.origin)
 
-    async def _refresh_awareness(self) -> None:
+    def _refresh_awareness(self) -> None:
         # Browsers drop awareness states not renewed within 30 s; a pending region must stay visible.
         self._awareness_state = None
-        await self._publish_awareness()
-
-    # Following the room --------------------------------------------------------------------------
-    async def _listen(self) -> None:
-        # Never cancel a pending layer.receive() on a timeout: channels_redis may lose the message it was reading.
-        layer = rooms_layer()
-        while not self.closed:
-            try:
-                message = await layer.receive(self.channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - e.g. a Redis read timeout: stay subscribed
-                logger.warning(
-                    "spark session %s: channel layer receive failed, retrying", self.request_id, exc_info=True
-                )
-                await asyncio.sleep(0.05)
-                continue
-            try:
-                await self._on_message(message)
-            except Exception:  # noqa: BLE001 - one bad message must not kill the session
-                logger.exception("spark session %s could not handle %s", self.request_id, message.get("type"))
-
-    async def _announce(self) -> None:
-        """A hello to the group: rooms that published nothing while alone answer with their state and publish
-        again (and any room answers after this session's subscription was renewed)."""
-        await rooms_layer().group_send(room_group(self.file_id), hello_message(self.channel))
+        self._publish_awareness()
 
     async def _keep_awareness_alive(self) -> None:
         while not self.closed:
             await asyncio.sleep(AWARENESS_REFRESH_SECONDS)
-            with contextlib.suppress(Exception):
-                await self._refresh_awareness()
+            try:
+                self._refresh_awareness()
+            except Exception:  # noqa: BLE001 - the cursor comes back with the next refresh
+                logger.info("spark session %s could not refresh its cursor", self.request_id, exc_info=True)
 
-    async def _on_message(self, message: dict) -> None:
-        kind = message.get("type")
-        if kind in ("ydoc.update", STATE):
-            if message.get("origin") != self.origin:
-                self.doc.apply_update(message["payload"])
-        elif kind == RESUBSCRIBED:  # messages may have been missed meanwhile
-            await self._announce()
-        elif kind == "spark.control" and self.on_control is not None:
-            await self.on_control(message.get("action", ""), message)
+    # Control from any process --------------------------------------------------------------------
+    def _on_control_message(self, message: dict) -> None:
+        if message.get("type") != CONTROL or self.on_control is None:
+            return
+        task = asyncio.get_running_loop().create_task(self.on_control(message.get("action", ""), message))
+        self._controls.add(task)
+        task.add_done_callback(self._controls.discard)
 
     async def close(self) -> None:
         """Leave the room and remove the AI cursor. Idempotent."""
@@ -404,14 +413,19 @@ class SparkSession:
         self.closed = True
         if self._reader is not None and not self._reader.done():
             self._reader.cancel()
+        try:
+            self._publish_awareness(gone=True)
+        except Exception:  # noqa: BLE001 - the room may be gone already
+            logger.info("spark session %s could not remove its cursor", self.request_id, exc_info=True)
         with contextlib.suppress(Exception):
-            await self._publish_awareness(gone=True)
-        with contextlib.suppress(Exception):
-            await rooms_layer().group_discard(room_group(self.file_id), self.channel)
-        for task in (self._heartbeat, self._listener):
-            if task is not None and task is not asyncio.current_task():
-                task.cancel()
-                await _finish_task(task)
+            await get_bus().unsubscribe(self.control_topic, self._on_control_message)
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            await _finish_task(self._heartbeat)
+        room, self.room = self.room, None
+        self.undo = None  # no longer observes the room's document
+        if room is not None and registry.release(room, self):
+            await room.close()
 
 
 async def _finish_task(task: asyncio.Task | None) -> None:
