@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from workspace.broadcast import group_send_sync
 from workspace.collab import rooms, store
 from workspace.collab.rooms import DELETED, ROOMS_LAYER, new_msg_id, room_group, rooms_layer
 from workspace.collab.writer import writer
-from workspace.realtime.broadcast import group_send_sync
 
 
 async def publish_update(

@@ -31,13 +31,13 @@ from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_
 from django.conf import settings
 from pycrdt import Doc, TransactionEvent, merge_updates
 
+from workspace.broadcast import remember_server_loop
 from workspace.collab import protocol, store
 from workspace.collab.access import CLOSE_GONE, CLOSE_RESYNC, current_roles_by_file
 from workspace.collab.awareness import Identity, RoomAwareness
 from workspace.collab.writer import FileGone, writer
 from workspace.collab.ydoc import new_doc
 from workspace.pubsub_layer import RESUBSCRIBED
-from workspace.realtime.broadcast import remember_server_loop
 
 logger = logging.getLogger(__name__)
 
