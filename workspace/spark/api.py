@@ -31,7 +31,7 @@ def list_requests(request, workspace_id: int, limit: int = 50):
 @router.get("/requests/{request_id}")
 def get_request(request, request_id: int):
     row = SparkRequest.objects.filter(id=request_id).first()
-    guard.api_record(request, row, Role.VIEWER, missing="no such Spark request")
+    row = guard.api_record(request, row, Role.VIEWER, missing="no such Spark request")
     data = services.as_dict(row)
     data["prompt"] = row.prompt
     data["flush_interval_ms"] = settings.SPARK_FLUSH_INTERVAL_MS
