@@ -137,13 +137,14 @@ def prepare_documents(db_url: str, docs: int) -> list[tuple[int, str]]:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
+    from workspace.collab.files import create_file_with_text
     from workspace.collab.tokens import issue_token
-    from workspace.projects.services import create_file, create_workspace
+    from workspace.projects.services import create_workspace
 
     call_command("migrate", verbosity=0)
     user, _ = get_user_model().objects.get_or_create(username="bench")
     workspace = create_workspace(user, f"bench {time.strftime('%H:%M:%S')}")
-    files = [create_file(workspace, f"doc{i}.py", content="# bench\n") for i in range(docs)]
+    files = [create_file_with_text(workspace, f"doc{i}.py", "# bench\n") for i in range(docs)]
     return [(node.id, issue_token(user.id, node.id)) for node in files]
 
 

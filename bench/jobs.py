@@ -95,6 +95,7 @@ def create_jobs(user, workspace_id: int, count: int) -> list[tuple[int, float]]:
     """Create `count` jobs, one transaction each; (job id, commit time) per job."""
     from django.db import transaction
 
+    from tasks.deep import enqueue
     from workspace.jobs.services import create_job
 
     created = []
@@ -103,7 +104,7 @@ def create_jobs(user, workspace_id: int, count: int) -> list[tuple[int, float]]:
         with transaction.atomic():
             # Registered first, so it runs at commit before create_job's own hooks send the task.
             transaction.on_commit(lambda stamps=committed: stamps.append(time.time()))
-            job = create_job(user, workspace_id, "tests")
+            job = create_job(user, workspace_id, "tests", enqueue=enqueue)
         created.append((job.id, committed[0]))
     return created
 
@@ -133,7 +134,7 @@ async def measure(browser: Browser, user, workspace_id: int, jobs: int) -> dict[
 async def reference(browser: Browser, workspace_id: int, count: int) -> list[float]:
     from asgiref.sync import sync_to_async
 
-    from workspace.realtime.broadcast import broadcast_to_workspace
+    from workspace.broadcast import broadcast_to_workspace
 
     latencies = []
     for n in range(count):

@@ -111,12 +111,13 @@ def prepare_file(user_id: int | None = None) -> tuple[int, int, int, str, str]:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
+    from workspace.collab.files import create_file_with_text
     from workspace.collab.tokens import issue_token
-    from workspace.projects.services import create_file, create_workspace
+    from workspace.projects.services import create_workspace
 
     user, _ = get_user_model().objects.get_or_create(username="spark-bench")
     workspace = create_workspace(user, f"spark bench {time.strftime('%H:%M:%S')} {time.monotonic_ns()}")
-    node = create_file(workspace, "bench.py", content=BASE_TEXT)
+    node = create_file_with_text(workspace, "bench.py", BASE_TEXT)
     client = Client()
     client.force_login(user)
     return workspace.id, node.id, user.id, issue_token(user.id, node.id), client.cookies["sessionid"].value

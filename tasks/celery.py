@@ -21,6 +21,6 @@ app.conf.imports = [
 @worker_init.connect
 @worker_process_init.connect
 def _mark_worker_process(**_: object) -> None:
-    from workspace.realtime import broadcast
+    from workspace import broadcast
 
     broadcast.close_pools_after_send = True

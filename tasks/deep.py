@@ -39,8 +39,8 @@ class JobTask(DjangoTask):
     time_limit=settings.JOB_HARD_TIME_LIMIT,
 )
 def run_job(self, job_id: int) -> str:
-    limits = self.request.timelimit or (None, None)
-    return runner.run_job(job_id, soft_time_limit=limits[1] or settings.JOB_SOFT_TIME_LIMIT)
+    limits = self.request.timelimit or (None, None)  # (hard, soft) as the message carries them
+    return runner.run_job(job_id, soft_time_limit=limits[1])
 
 
 def enqueue(job_id: int) -> None:

@@ -31,10 +31,11 @@ def other_user(db):
 
 @pytest.fixture
 def workspace_with_file(db, user):
-    from workspace.projects.services import create_file, create_workspace
+    from workspace.collab.files import create_file_with_text
+    from workspace.projects.services import create_workspace
 
     workspace = create_workspace(user, "Demo")
-    node = create_file(workspace, "src/main.py", content="print('hi')\n")
+    node = create_file_with_text(workspace, "src/main.py", "print('hi')\n")
     return workspace, node
 
 

@@ -21,8 +21,9 @@ from tests.helpers import make_member
 from tests.history_data import make_job, make_spark
 from tests.wsjson import WorkspaceClient
 from workspace.collab.access import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
+from workspace.collab.files import create_file_with_text
 from workspace.projects.models import Role, role_at_least
-from workspace.projects.services import create_file, create_workspace
+from workspace.projects.services import create_workspace
 from workspace.realtime.handlers import HANDLERS
 from workspace.teams import services as teams
 
@@ -191,7 +192,7 @@ def build_world() -> World:
     make_member(b_ws, b_member, Role.VIEWER)
 
     def objects(ws, user, member) -> dict[str, object]:
-        node = create_file(ws, "main.py", content=f"# {ws.name}\n")
+        node = create_file_with_text(ws, "main.py", f"# {ws.name}\n")
         teams.post_chat(ws.id, user.id, f"chat in {ws.name}")
         return {
             "workspace_id": ws.id,

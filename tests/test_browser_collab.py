@@ -17,8 +17,9 @@ from tests.browser import (
     wait_for_text_equal,
 )
 from tests.helpers import make_member, make_user
+from workspace.collab.files import create_file_with_text
 from workspace.projects.models import FileNode, Role
-from workspace.projects.services import create_file, create_workspace
+from workspace.projects.services import create_workspace
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -32,7 +33,7 @@ def team(db):
     workspace = create_workspace(owner, "Team")
     make_member(workspace, editor, Role.EDITOR)
     make_member(workspace, viewer, Role.VIEWER)
-    node = create_file(workspace, "src/main.py", content=ORIGINAL)
+    node = create_file_with_text(workspace, "src/main.py", ORIGINAL)
     return workspace, node
 
 

@@ -276,7 +276,7 @@ async def test_access_of_all_rooms_and_clients_is_rechecked_with_one_database_ca
 
     settings.COLLAB_ACCESS_RECHECK_SECONDS = 0.2
     workspace, node = workspace_with_file
-    second = await database_sync_to_async(create_file)(workspace, "src/other.py", content="")
+    second = await database_sync_to_async(create_file)(workspace, "src/other.py")
     others = [await database_sync_to_async(make_user)(name) for name in ("ann", "ben")]
     for other in others:
         await database_sync_to_async(make_member)(workspace, other, "editor")

@@ -13,7 +13,7 @@ from pycrdt import Doc, Text
 
 from tests.yclient import YClient
 from workspace.collab import protocol, registry, store
-from workspace.projects.services import create_file
+from workspace.collab.files import create_file_with_text
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.embedded]
 
@@ -127,7 +127,7 @@ async def test_random_concurrent_edits_converge_and_survive_restart(
     workspace_with_file, user, before, offline, after, compact
 ):
     workspace, _ = workspace_with_file
-    node = await database_sync_to_async(create_file)(workspace, f"prop/{next(_file_numbers)}.txt", content="seed\n")
+    node = await database_sync_to_async(create_file_with_text)(workspace, f"prop/{next(_file_numbers)}.txt", "seed\n")
     clients = [await connect(node.id, user) for _ in range(CLIENTS)]
     try:
         await run_steps(clients, before)

@@ -9,12 +9,13 @@ from django.test import Client
 
 from tests.helpers import make_member, make_user
 from workspace.collab import store
+from workspace.collab.files import create_file_with_text
 from workspace.jobs.changeset import build_changeset
 from workspace.jobs.models import Job, JobEvent
 from workspace.jobs.snapshot import materialise, take_snapshot
 from workspace.jobs.tools import WorkspaceTools
 from workspace.projects.models import FileNode
-from workspace.projects.services import create_file, create_workspace
+from workspace.projects.services import create_workspace
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.embedded]
 
@@ -94,7 +95,7 @@ def succeeded_job(workspace, user, tmp_path, writes: dict[str, str]) -> Job:
 
 def test_apply_merges_with_live_edits_reports_conflicts_and_creates_new_files(user, tmp_path):
     workspace = create_workspace(user, "Apply")
-    app = create_file(workspace, "app.py", content="a = 1\nb = 2\nc = 3\nd = 4\n")
+    app = create_file_with_text(workspace, "app.py", "a = 1\nb = 2\nc = 3\nd = 4\n")
     job = succeeded_job(
         workspace, user, tmp_path, {"app.py": "a = 1\nb = 2\nc = 3\nd = 40\n", "README.md": "job\n", "new.py": "n\n"}
     )

@@ -16,7 +16,8 @@ from tests.browser import (
     wait_for_text_equal,
 )
 from tests.fake_openai import FakeModelServer, FakeResponse
-from workspace.projects.services import create_file, create_workspace
+from workspace.collab.files import create_file_with_text
+from workspace.projects.services import create_workspace
 
 pytestmark = [pytest.mark.browser, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -28,7 +29,7 @@ FAKE_MODEL = "fake-deep"
 @pytest.fixture
 def project(user):
     workspace = create_workspace(user, "Browser jobs")
-    node = create_file(workspace, "src/main.py", content=ORIGINAL)
+    node = create_file_with_text(workspace, "src/main.py", ORIGINAL)
     return workspace, node
 
 

@@ -12,6 +12,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
+from tasks.deep import enqueue
 from tests.live import celery_worker
 from workspace.jobs import runner, services
 from workspace.jobs.models import Job, JobEvent, JobStatus
@@ -46,7 +47,7 @@ def kill_worker_tree(proc: subprocess.Popen) -> None:
 def start_tests_job(user, settings, command: str) -> Job:
     settings.JOB_TESTS_COMMAND = command
     workspace = create_workspace(user, "Recovery")
-    return services.create_job(user, workspace.id, "tests")
+    return services.create_job(user, workspace.id, "tests", enqueue=enqueue)
 
 
 @pytest.fixture(autouse=True)

@@ -10,10 +10,11 @@ from tests.fake_openai import FakeModelServer, FakeResponse
 from tests.helpers import make_member, make_user
 from tests.wsjson import WorkspaceClient
 from tests.yclient import YClient
+from workspace.collab.files import create_file_with_text
 from workspace.jobs import sandbox
 from workspace.jobs.models import Job, JobEvent
 from workspace.projects.models import FileNode
-from workspace.projects.services import create_file, create_workspace
+from workspace.projects.services import create_workspace
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 
@@ -76,8 +77,8 @@ def load_job(job_id: int) -> Job:
 @database_sync_to_async
 def project(user):
     workspace = create_workspace(user, "Jobs")
-    app = create_file(workspace, "src/app.py", content=APP)
-    conf = create_file(workspace, "src/conf.py", content=CONF)
+    app = create_file_with_text(workspace, "src/app.py", APP)
+    conf = create_file_with_text(workspace, "src/conf.py", CONF)
     return workspace, app, conf
 
 
@@ -173,8 +174,8 @@ async def test_agent_job_streams_progress_and_its_changeset_merges_with_edits_ma
 
 async def test_failing_sandboxed_command_fails_the_job_and_keeps_its_output(worker, user):
     workspace, _, _ = await project(user)
-    await database_sync_to_async(create_file)(
-        workspace, "tests/test_fail.py", content="def test_broken():\n    assert 1 + 1 == 3\n"
+    await database_sync_to_async(create_file_with_text)(
+        workspace, "tests/test_fail.py", "def test_broken():\n    assert 1 + 1 == 3\n"
     )
     client = await joined(workspace.id, user)
     job_id = (await client.request({"type": "jobs.create", "kind": "tests"}))["job"]["id"]
@@ -227,7 +228,7 @@ async def test_viewer_cannot_start_or_cancel_a_job(worker, user):
 
 async def test_job_cannot_read_or_write_outside_its_workspace(worker, fake_model, user):
     other = await database_sync_to_async(create_workspace)(user, "Other")
-    await database_sync_to_async(create_file)(other, "secret.py", content="TOKEN = 'OTHER-WORKSPACE-SECRET'\n")
+    await database_sync_to_async(create_file_with_text)(other, "secret.py", "TOKEN = 'OTHER-WORKSPACE-SECRET'\n")
     workspace, _, _ = await project(user)
     repo_file = django_settings.BASE_DIR / "workspace" / "settings.py"
     fake_model.script(

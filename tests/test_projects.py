@@ -9,7 +9,8 @@ from django.test import Client
 
 from tests.helpers import PASSWORD, make_member, make_user
 from workspace.collab import store
-from workspace.projects import services
+from workspace.collab.files import create_file_with_text
+from workspace.projects import guard, services
 from workspace.projects.models import FileNode, Role
 
 pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
@@ -24,7 +25,7 @@ def api_client(user) -> Client:
 def test_creating_a_workspace_makes_the_creator_owner_with_a_readme(user):
     workspace = services.create_workspace(user, "  Demo  ")
     assert workspace.name == "Demo"
-    assert services.role_of(user, workspace.id) == Role.OWNER
+    assert guard.role_of(user, workspace.id) == Role.OWNER
     assert [f["path"] for f in services.file_tree(workspace.id)] == ["README.md"]
 
 
@@ -37,14 +38,14 @@ def test_paths_that_could_escape_or_are_invalid_are_refused(user, bad):
 
 def test_creating_a_nested_file_creates_its_folders(user):
     workspace = services.create_workspace(user, "W")
-    services.create_file(workspace, "src/pkg/mod.py", content="x = 1\n")
+    create_file_with_text(workspace, "src/pkg/mod.py", "x = 1\n")
     tree = {f["path"]: f["is_folder"] for f in services.file_tree(workspace.id)}
     assert tree["src"] is True and tree["src/pkg"] is True and tree["src/pkg/mod.py"] is False
 
 
 def test_content_given_at_creation_is_stored_in_the_crdt(user):
     workspace = services.create_workspace(user, "W")
-    node = services.create_file(workspace, "a.py", content="print(1)\n")
+    node = create_file_with_text(workspace, "a.py", "print(1)\n")
     assert store.load_text(node.id) == "print(1)\n"
 
 

@@ -10,8 +10,8 @@ from channels.db import database_sync_to_async
 
 from tests.helpers import make_member, make_user
 from tests.wsjson import WorkspaceClient, joined
+from workspace.broadcast import broadcast_to_workspace
 from workspace.collab.access import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
-from workspace.realtime.broadcast import broadcast_to_workspace
 from workspace.realtime.handlers import HANDLERS, register
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.embedded]

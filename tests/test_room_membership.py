@@ -111,6 +111,8 @@ def hold_back_hellos(room: Room) -> asyncio.Event:
 async def processes(monkeypatch):
     stored: list[bytes] = []
     monkeypatch.setattr(store, "load_updates", lambda file_id: (list(stored), len(stored)))
+    client_ids = iter(range(1, 1000))
+    monkeypatch.setattr(store, "next_server_client_id", lambda: next(client_ids))
     prefix = f"test-{uuid4().hex}"
     started: list[Process] = []
 

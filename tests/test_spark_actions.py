@@ -10,7 +10,7 @@ from tests.fake_openai import FakeResponse
 from tests.helpers import make_member
 from tests.test_spark_stream import Room, fake_model, record  # noqa: F401 - fixtures
 from workspace.collab import store
-from workspace.projects.services import create_file
+from workspace.collab.files import create_file_with_text
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.embedded]
 
@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.embedded]
 async def messy_room(workspace_with_file, user, other_user):
     workspace, _ = workspace_with_file
     await database_sync_to_async(make_member)(workspace, other_user, "editor")
-    node = await database_sync_to_async(create_file)(workspace, "src/messy.py", content="import os\nx  =  [1,2]\n")
+    node = await database_sync_to_async(create_file_with_text)(workspace, "src/messy.py", "import os\nx  =  [1,2]\n")
     async with Room(workspace, node, user, other_user) as shared:
         yield shared
 
@@ -48,7 +48,7 @@ async def test_format_of_broken_python_fails_with_ruffs_reason_and_changes_nothi
 ):
     workspace, _ = workspace_with_file
     await database_sync_to_async(make_member)(workspace, other_user, "editor")
-    node = await database_sync_to_async(create_file)(workspace, "bad.py", content="def broken(:\n")
+    node = await database_sync_to_async(create_file_with_text)(workspace, "bad.py", "def broken(:\n")
     async with Room(workspace, node, user, other_user) as room:
         request_id = await room.ask(mode="format")
         finished = await room.finished(request_id)
@@ -59,7 +59,7 @@ async def test_format_of_broken_python_fails_with_ruffs_reason_and_changes_nothi
 async def test_format_is_refused_for_non_python_files(workspace_with_file, user, other_user):
     workspace, _ = workspace_with_file
     await database_sync_to_async(make_member)(workspace, other_user, "editor")
-    node = await database_sync_to_async(create_file)(workspace, "notes.md", content="# hi\n")
+    node = await database_sync_to_async(create_file_with_text)(workspace, "notes.md", "# hi\n")
     async with Room(workspace, node, user, other_user) as room:
         reply = await room.channel.request({"type": "spark.request", "file_id": node.id, "mode": "format"})
         assert reply["type"] == "error" and "Python files only" in reply["message"]

@@ -18,8 +18,9 @@ from tests.browser import (
 )
 from tests.fake_openai import FakeModelServer, FakeResponse
 from tests.helpers import make_member, make_user
+from workspace.collab.files import create_file_with_text
 from workspace.projects.models import Role
-from workspace.projects.services import create_file, create_workspace
+from workspace.projects.services import create_workspace
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -50,7 +51,7 @@ def team(db):
     alice, bob = make_user("alice"), make_user("bob")
     workspace = create_workspace(alice, "Team")
     make_member(workspace, bob, Role.EDITOR)
-    return workspace, create_file(workspace, "src/main.py", content=ORIGINAL)
+    return workspace, create_file_with_text(workspace, "src/main.py", ORIGINAL)
 
 
 def editor(browser, url: str, username: str, workspace_id: int, file_id: int):

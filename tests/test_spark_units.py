@@ -8,7 +8,7 @@ from pycrdt import Assoc, Doc, Text
 
 from tests.fake_openai import FakeModelServer
 from tests.helpers import make_user
-from workspace.spark import providers
+from workspace import llm
 from workspace.spark.models import SparkRequest
 from workspace.spark.positions import byte_to_utf16, from_relative_position, relative_position, sticky_at, utf16_to_byte
 from workspace.spark.prompts import EditContext, FenceStripper, build_messages, strip_fences
@@ -67,7 +67,7 @@ def test_provider_from_settings(settings):
     settings.SPARK_BASE_URL = "https://api.example.com/v1/"
     settings.SPARK_MODEL = "m"
     settings.SPARK_API_KEY = "k"
-    config = providers.resolve("spark")
+    config = llm.resolve("spark")
     assert (config.base_url, config.model, config.source, config.configured) == (
         "https://api.example.com/v1",
         "m",
@@ -82,13 +82,13 @@ def test_provider_falls_back_to_a_local_ollama_then_explains_how_to_configure(se
     settings.DEEP_MODEL = ""
     with FakeModelServer(model="qwen2.5-coder") as ollama:
         settings.OLLAMA_FALLBACK_URL = ollama.base_url
-        providers._ollama_cache.clear()
-        config = providers.resolve("deep")
+        llm._ollama_cache.clear()
+        config = llm.resolve("deep")
         assert (config.source, config.model, config.base_url) == ("ollama", "qwen2.5-coder", ollama.base_url)
     settings.OLLAMA_FALLBACK_URL = "http://127.0.0.1:9/v1"
-    config = providers.resolve("deep")
+    config = llm.resolve("deep")
     assert not config.configured and config.source == "none"
-    with pytest.raises(providers.ProviderNotConfigured, match="DEEP_BASE_URL"):
+    with pytest.raises(llm.ProviderNotConfigured, match="DEEP_BASE_URL"):
         config.async_client()
 
 

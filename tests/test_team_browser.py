@@ -16,7 +16,8 @@ from tests.browser import (  # noqa: F401 - `browser` fixture
 )
 from tests.helpers import PASSWORD, make_user
 from tests.history_data import make_spark
-from workspace.projects.services import create_file, create_workspace
+from workspace.collab.files import create_file_with_text
+from workspace.projects.services import create_workspace
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -27,8 +28,8 @@ LONG_FILE = "".join(f"line_{n} = {n}\n" for n in range(1, 201))
 def owner_workspace(db):
     alice = make_user("alice")
     workspace = create_workspace(alice, "Pairing")
-    main = create_file(workspace, "src/main.py", content="print('hi')\n")
-    notes = create_file(workspace, "src/long.py", content=LONG_FILE)
+    main = create_file_with_text(workspace, "src/main.py", "print('hi')\n")
+    notes = create_file_with_text(workspace, "src/long.py", LONG_FILE)
     return workspace, main, notes
 
 
@@ -150,7 +151,7 @@ def follow_and_chat(alice, bob, notes) -> None:
 
 
 def test_dashboard_updates_live_when_a_request_finishes(owner_workspace, live_server_url, browser):
-    from workspace.realtime.broadcast import broadcast_to_workspace
+    from workspace.broadcast import broadcast_to_workspace
 
     workspace, main, _ = owner_workspace
     page = new_page(browser)

@@ -24,11 +24,11 @@ from tests.yclient import YClient
 from tests.ywebsockets import room_url
 from workspace import twisted_writes
 from workspace.asgi import application
+from workspace.broadcast import abroadcast_to_workspace
 from workspace.collab import protocol
 from workspace.collab.access import CLOSE_UNAUTHENTICATED
 from workspace.collab.consumers import YjsConsumer
 from workspace.consumer_base import DirectDispatchWebsocketConsumer, ReadOnlySessionMiddleware, websocket_auth
-from workspace.realtime.broadcast import abroadcast_to_workspace
 from workspace.realtime.consumers import WorkspaceConsumer
 
 # --- Consumer base: direct dispatch ---------------------------------------------------------------------------------

@@ -15,9 +15,10 @@ from tests.yclient import YClient
 from workspace.collab import registry, store
 from workspace.collab import room as room_module
 from workspace.collab.access import CLOSE_GONE, CLOSE_RESYNC
+from workspace.collab.files import create_file_with_text
 from workspace.collab.room import Room, RoomClosed
 from workspace.collab.writer import FileGone, StoreFailed
-from workspace.projects.services import create_file, create_workspace, delete_file
+from workspace.projects.services import create_workspace, delete_file
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.embedded]
 
@@ -45,12 +46,12 @@ async def test_deleting_a_file_while_typing_loses_no_edit_of_another_workspaces_
     attacker = await database_sync_to_async(make_user)("attacker")
     victim_ws = await database_sync_to_async(create_workspace)(victim, "Victim")
     attacker_ws = await database_sync_to_async(create_workspace)(attacker, "Attacker")
-    file_b = await database_sync_to_async(create_file)(victim_ws, "b.py", content="start\n")
+    file_b = await database_sync_to_async(create_file_with_text)(victim_ws, "b.py", "start\n")
     typist, watcher = await connected(file_b.id, victim), await connected(file_b.id, victim)
 
     with caplog.at_level(logging.INFO, logger="workspace.collab"):
         for cycle in range(10):
-            file_a = await database_sync_to_async(create_file)(attacker_ws, f"a{cycle}.py", content="x\n")
+            file_a = await database_sync_to_async(create_file_with_text)(attacker_ws, f"a{cycle}.py", "x\n")
             vandal = await connected(file_a.id, attacker)
 
             async def delete_soon(node=file_a) -> None:
@@ -75,8 +76,8 @@ async def test_deleting_a_file_while_typing_loses_no_edit_of_another_workspaces_
 async def test_updates_of_a_deleted_file_and_of_another_file_in_one_batch_only_the_deleted_ones_fail(caplog):
     owner = await database_sync_to_async(make_user)("owner")
     workspace = await database_sync_to_async(create_workspace)(owner, "W")
-    kept = await database_sync_to_async(create_file)(workspace, "kept.py", content="kept\n")
-    doomed = await database_sync_to_async(create_file)(workspace, "doomed.py", content="doomed\n")
+    kept = await database_sync_to_async(create_file_with_text)(workspace, "kept.py", "kept\n")
+    doomed = await database_sync_to_async(create_file_with_text)(workspace, "doomed.py", "doomed\n")
     on_kept, on_doomed = RecordingRoomClient("k", owner.id), RecordingRoomClient("d", owner.id)
     kept_room = await registry.acquire(kept.id, on_kept)
     doomed_room = await registry.acquire(doomed.id, on_doomed)

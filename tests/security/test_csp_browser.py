@@ -18,8 +18,9 @@ from tests.browser import (  # noqa: F401
     type_in_editor,
     wait_for_text_equal,
 )
+from workspace.collab.files import create_file_with_text
 from workspace.csp import HEADER, policy_for
-from workspace.projects.services import create_file, create_workspace
+from workspace.projects.services import create_workspace
 
 RECORD_VIOLATIONS = """
 window.__cspViolations = [];
@@ -66,8 +67,8 @@ def test_the_policy_names_wss_behind_tls_and_takes_overrides_from_settings(rf, s
 @pytest.fixture
 def project(user):
     workspace = create_workspace(user, "CSP")
-    main = create_file(workspace, "src/main.py", content="print('hi')\n")
-    config = create_file(workspace, "config.json", content='{"name": "sparkroom"}\n')
+    main = create_file_with_text(workspace, "src/main.py", "print('hi')\n")
+    config = create_file_with_text(workspace, "config.json", '{"name": "sparkroom"}\n')
     return workspace, main, config
 
 

@@ -13,7 +13,8 @@ from channels.testing import WebsocketCommunicator
 from tests.helpers import make_user
 from workspace.asgi import application
 from workspace.collab.access import CLOSE_NOT_FOUND
-from workspace.projects.services import create_file, create_workspace
+from workspace.collab.files import create_file_with_text
+from workspace.projects.services import create_workspace
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.embedded]
 
@@ -38,7 +39,7 @@ def two_workspaces() -> tuple[object, dict[str, int]]:
     me, stranger = make_user("me"), make_user("stranger")
     create_workspace(me, "mine")
     theirs = create_workspace(stranger, "theirs")
-    node = create_file(theirs, "secret/plan.py", content="x = 1\n")
+    node = create_file_with_text(theirs, "secret/plan.py", "x = 1\n")
     return me, {"workspace": theirs.id, "file": node.id, "folder": theirs.files.get(path="secret").id}
 
 

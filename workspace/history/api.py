@@ -12,9 +12,8 @@ from ninja.errors import HttpError
 
 from workspace.history import detail, export, query, stats
 from workspace.history.query import HistoryFilters
+from workspace.projects import guard
 from workspace.projects.models import Role
-from workspace.projects.services import role_of
-from workspace.teams.access import api_require_role
 
 router = Router(tags=["history"])
 PREFIX = ""
@@ -138,7 +137,7 @@ def _filters(request, params: FiltersIn, workspace_id: int | None) -> HistoryFil
     if workspace_id is None:
         workspace_ids = query.member_workspace_ids(request.user)
     else:
-        api_require_role(request, workspace_id, Role.VIEWER)
+        guard.api_role(request, workspace_id, Role.VIEWER)
         workspace_ids = [workspace_id]
     fields = params.dict(include={"mode", "status", "user", "date_from", "date_to", "q"})
     return HistoryFilters(workspace_ids=workspace_ids, **fields)
@@ -206,20 +205,13 @@ def history_export_workspace(request, workspace_id: int, params: Query[ExportIn]
     return _export(request, params, workspace_id)
 
 
-def _visible(request, record) -> None:
-    if record is None or role_of(request.user, record.workspace_id) is None:
-        raise HttpError(404, "not found")
-
-
 @router.get("/history/spark/{request_id}", response=HistoryDetail)
 def spark_request_detail(request, request_id: int):
-    record = detail.find_spark(request_id)
-    _visible(request, record)
+    record = guard.api_record(request, detail.find_spark(request_id), Role.VIEWER, missing="not found")
     return detail.spark_detail(record)
 
 
 @router.get("/history/jobs/{job_id}", response=HistoryDetail)
 def job_detail(request, job_id: int):
-    record = detail.find_job(job_id)
-    _visible(request, record)
+    record = guard.api_record(request, detail.find_job(job_id), Role.VIEWER, missing="not found")
     return detail.job_detail(record)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from workspace.history import detail, query, sources
+from workspace.projects import guard
 from workspace.projects.models import Membership, Role, Workspace
-from workspace.projects.services import role_of
-from workspace.teams.access import page_require_role
 
 
 def _dashboard(request: HttpRequest, workspaces: list[Workspace], scope: str, api_base: str) -> HttpResponse:
@@ -38,14 +37,13 @@ def dashboard_all(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def dashboard_workspace(request: HttpRequest, workspace_id: int) -> HttpResponse:
-    page_require_role(request, workspace_id, Role.VIEWER)
+    guard.page_role(request, workspace_id, Role.VIEWER)
     workspace = Workspace.objects.get(id=workspace_id)
     return _dashboard(request, [workspace], "workspace", f"/api/history/workspaces/{workspace_id}")
 
 
 def _detail_page(request: HttpRequest, record, build) -> HttpResponse:
-    if record is None or role_of(request.user, record.workspace_id) is None:
-        raise Http404("not found")
+    record = guard.page_record(request, record, Role.VIEWER, missing="not found")
     return render(request, "history/detail.html", {"record": build(record)})
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 from ninja import Router, Schema
 from ninja.errors import HttpError
 
+from tasks.deep import enqueue
 from workspace.jobs import apply, events, services
 from workspace.jobs.models import Job
-from workspace.projects.services import PermissionDenied, role_of
+from workspace.projects import guard
+from workspace.projects.models import Role
 
 router = Router(tags=["jobs"])
 PREFIX = ""
+JOB_NOT_FOUND = "job not found"
 
 
 class JobIn(Schema):
@@ -22,53 +25,46 @@ class ApplyIn(Schema):
     paths: list[str] | None = None
 
 
-def _guard(request, func, *args):
+def _call(func, *args, **kwargs):
     try:
-        return func(request.user, *args)
+        return func(*args, **kwargs)
     except services.JobError as exc:
         raise HttpError(400, str(exc)) from exc
-    except Job.DoesNotExist as exc:
-        raise HttpError(404, "job not found") from exc
-    except PermissionDenied as exc:
-        raise HttpError(403, str(exc)) from exc
+    except Job.DoesNotExist as exc:  # deleted meanwhile
+        raise HttpError(404, JOB_NOT_FOUND) from exc
 
 
-def _visible_job(request, job_id: int) -> Job:
-    job = Job.objects.filter(id=job_id).only("workspace_id").first()
-    # Non-members get 404, so ids of other workspaces' jobs reveal nothing.
-    if job is None or role_of(request.user, job.workspace_id) is None:
-        raise HttpError(404, "job not found")
-    return job
+def _job(request, job_id: int, minimum: str) -> Job:
+    """The job, when its workspace is the caller's; another workspace's job answers exactly as a missing one."""
+    job = Job.objects.select_related("user").filter(id=job_id).first()
+    return guard.api_record(request, job, minimum, missing=JOB_NOT_FOUND)
 
 
 @router.post("/workspaces/{workspace_id}/jobs")
 def create_job(request, workspace_id: int, payload: JobIn):
-    if role_of(request.user, workspace_id) is None:
-        raise HttpError(404, "workspace not found")
-    job = _guard(request, services.create_job, workspace_id, payload.kind, payload.prompt)
+    guard.api_role(request, workspace_id, Role.EDITOR)
+    job = _call(services.create_job, request.user, workspace_id, payload.kind, payload.prompt, enqueue=enqueue)
     return events.summary(job)
 
 
 @router.get("/workspaces/{workspace_id}/jobs")
 def list_jobs(request, workspace_id: int):
-    if role_of(request.user, workspace_id) is None:
-        raise HttpError(404, "workspace not found")
-    return _guard(request, services.list_jobs, workspace_id)
+    guard.api_role(request, workspace_id, Role.VIEWER)
+    return services.list_jobs(workspace_id)
 
 
 @router.get("/jobs/{job_id}")
 def job_detail(request, job_id: int):
-    _visible_job(request, job_id)
-    return services.job_detail(_guard(request, services.get_job, job_id))
+    return services.job_detail(_job(request, job_id, Role.VIEWER))
 
 
 @router.post("/jobs/{job_id}/cancel")
 def cancel_job(request, job_id: int):
-    _visible_job(request, job_id)
-    return events.summary(_guard(request, services.cancel_job, job_id))
+    job = _job(request, job_id, Role.EDITOR)
+    return events.summary(_call(services.cancel_job, job, request.user.get_username()))
 
 
 @router.post("/jobs/{job_id}/apply")
 def apply_job(request, job_id: int, payload: ApplyIn):
-    _visible_job(request, job_id)
-    return {"files": _guard(request, apply.apply_changeset, job_id, payload.paths)}
+    job = _job(request, job_id, Role.EDITOR)
+    return {"files": _call(apply.apply_changeset, job, request.user.get_username(), payload.paths)}

@@ -6,19 +6,19 @@ members made during the job are kept; conflicting hunks keep the live text and a
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
 from workspace.collab import store
+from workspace.collab.files import create_file_with_text
 from workspace.collab.publish import publish_update_sync
 from workspace.collab.ydoc import doc_text, is_empty_update
 from workspace.jobs import events
 from workspace.jobs.merge import apply_to_text, merge3
 from workspace.jobs.models import Job, JobStatus
-from workspace.jobs.services import JobError, get_job
-from workspace.projects.models import FileNode, Role
-from workspace.projects.services import FileTreeError, create_file, notify_tree_changed
+from workspace.jobs.services import JobError
+from workspace.projects.models import FileNode
+from workspace.projects.services import FileTreeError, notify_tree_changed
 
 
 def merge_into_file(file_id: int, base: str, proposed: str, origin: str) -> list[dict]:
@@ -46,7 +46,7 @@ def _apply_entry(job: Job, entry: dict) -> dict:
             return {"status": "conflict", "conflicts": [], "message": f"{entry['path']} is now a folder"}
     if node is None:
         try:
-            node = create_file(job.workspace, entry["path"], content=entry["proposed"])
+            node = create_file_with_text(job.workspace, entry["path"], entry["proposed"])
         except FileTreeError as exc:
             return {"status": "conflict", "conflicts": [], "message": str(exc)}
         notify_tree_changed(job.workspace_id)
@@ -80,12 +80,12 @@ def _store_outcome(job_id: int, path: str, outcome: dict | None) -> None:
         Job.objects.filter(id=job.id).update(result={**job.result, "changeset": changeset})
 
 
-def apply_changeset(user: AbstractBaseUser, job_id: int, paths: list[str] | None = None) -> list[dict]:
-    """Apply the listed files (all when `paths` is None) that are not applied yet; returns their outcomes.
+def apply_changeset(job: Job, username: str, paths: list[str] | None = None) -> list[dict]:
+    """Apply the listed files (all when `paths` is None) that are not applied yet, on behalf of `username`;
+    returns their outcomes.
 
     The merge runs outside any transaction: its CRDT update is committed before it is fanned out.
     """
-    job = get_job(user, job_id, Role.EDITOR)
     if job.status != JobStatus.SUCCEEDED:
         raise JobError("Only a succeeded job can be applied.")
     outcomes = []
@@ -95,7 +95,7 @@ def apply_changeset(user: AbstractBaseUser, job_id: int, paths: list[str] | None
         except Exception:
             _store_outcome(job.id, entry["path"], None)  # not applied: let a later request retry it
             raise
-        outcome = {**outcome, "by": user.get_username(), "at": timezone.now().isoformat()}
+        outcome = {**outcome, "by": username, "at": timezone.now().isoformat()}
         _store_outcome(job.id, entry["path"], outcome)
         outcomes.append({"path": entry["path"], **outcome})
     if outcomes:

@@ -14,8 +14,8 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from workspace.broadcast import broadcast_to_workspace
 from workspace.jobs.models import FINISHED_STATUSES, Job, JobEvent
-from workspace.realtime.broadcast import broadcast_to_workspace
 
 logger = logging.getLogger(__name__)
 MAX_EVENT_MESSAGE = 8000

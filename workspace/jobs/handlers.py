@@ -1,56 +1,61 @@
-"""Workspace-channel messages of Deep mode: jobs.create / list / get / cancel / apply."""
+"""Workspace-channel messages of Deep mode: jobs.create / list / get / cancel / apply.
+
+The consumer has checked the sender's role against each type's minimum (`projects.guard`) before a handler runs;
+a job id names a job of the socket's workspace or nothing.
+"""
 
 from __future__ import annotations
 
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 
-from workspace.jobs import apply, services
+from tasks.deep import enqueue
+from workspace.jobs import apply, events, services
 from workspace.jobs.models import Job
 from workspace.projects.models import Role
-from workspace.projects.services import PermissionDenied
 from workspace.realtime.handlers import HandlerContext, HandlerError, register
 
 
-def _call(ctx: HandlerContext, func, *args):
-    user = get_user_model().objects.get(id=ctx.user_id)
+def _call(func, *args, **kwargs):
     try:
-        return func(user, *args)
-    except (services.JobError, PermissionDenied) as exc:
+        return func(*args, **kwargs)
+    except services.JobError as exc:
         raise HandlerError(str(exc)) from exc
-    except Job.DoesNotExist as exc:
+    except Job.DoesNotExist as exc:  # deleted meanwhile
         raise HandlerError("no such job") from exc
 
 
-def _job_in_workspace(ctx: HandlerContext, data: dict) -> int:
+def _job_in_workspace(ctx: HandlerContext, data: dict) -> Job:
     try:
         job_id = int(data.get("job_id"))
     except (TypeError, ValueError) as exc:
         raise HandlerError("job_id must be a number") from exc
-    if not Job.objects.filter(id=job_id, workspace_id=ctx.workspace_id).exists():
+    job = Job.objects.select_related("user").filter(id=job_id, workspace_id=ctx.workspace_id).first()
+    if job is None:
         raise HandlerError("no such job in this workspace")
-    return job_id
+    return job
 
 
 @register("jobs.create", min_role=Role.EDITOR)
 async def create(ctx: HandlerContext, data: dict) -> dict | None:
     def work() -> dict:
-        job = _call(ctx, services.create_job, ctx.workspace_id, str(data.get("kind", "")), str(data.get("prompt", "")))
-        return {"job": services.events.summary(job)}
+        user = get_user_model().objects.get(id=ctx.user_id)
+        kind, prompt = str(data.get("kind", "")), str(data.get("prompt", ""))
+        job = _call(services.create_job, user, ctx.workspace_id, kind, prompt, enqueue=enqueue)
+        return {"job": events.summary(job)}
 
     return await database_sync_to_async(work)()
 
 
 @register("jobs.list", min_role=Role.VIEWER)
 async def list_jobs(ctx: HandlerContext, data: dict) -> dict | None:
-    return {"jobs": await database_sync_to_async(_call)(ctx, services.list_jobs, ctx.workspace_id)}
+    return {"jobs": await database_sync_to_async(services.list_jobs)(ctx.workspace_id)}
 
 
 @register("jobs.get", min_role=Role.VIEWER)
 async def get(ctx: HandlerContext, data: dict) -> dict | None:
     def work() -> dict:
-        job = _call(ctx, services.get_job, _job_in_workspace(ctx, data))
-        return {"job": services.job_detail(job)}
+        return {"job": services.job_detail(_job_in_workspace(ctx, data))}
 
     return await database_sync_to_async(work)()
 
@@ -58,8 +63,8 @@ async def get(ctx: HandlerContext, data: dict) -> dict | None:
 @register("jobs.cancel", min_role=Role.EDITOR)
 async def cancel(ctx: HandlerContext, data: dict) -> dict | None:
     def work() -> dict:
-        job = _call(ctx, services.cancel_job, _job_in_workspace(ctx, data))
-        return {"job": services.events.summary(job)}
+        job = _call(services.cancel_job, _job_in_workspace(ctx, data), ctx.username)
+        return {"job": events.summary(job)}
 
     return await database_sync_to_async(work)()
 
@@ -71,6 +76,6 @@ async def apply_changes(ctx: HandlerContext, data: dict) -> dict | None:
         raise HandlerError("paths must be a list of file paths")
 
     def work() -> dict:
-        return {"files": _call(ctx, apply.apply_changeset, _job_in_workspace(ctx, data), paths)}
+        return {"files": _call(apply.apply_changeset, _job_in_workspace(ctx, data), ctx.username, paths)}
 
     return await database_sync_to_async(work)()

@@ -33,6 +33,7 @@ from workspace.jobs.snapshot import (
     take_snapshot,
 )
 from workspace.jobs.tools import WorkspaceTools
+from workspace.llm import describe_error, resolve
 
 logger = logging.getLogger(__name__)
 CANCEL_POLL_SECONDS = 0.3
@@ -180,8 +181,6 @@ def _run_command_job(job: Job, root, report: AgentReport) -> tuple[str, str, dic
 
 
 def _run_agent_job(job: Job, snapshot, root, report: AgentReport) -> tuple[str, str, dict]:
-    from workspace.spark.providers import describe_error, resolve
-
     config = resolve("deep")
     if job.model != config.model:
         Job.objects.filter(id=job.id).update(model=config.model)

@@ -1,6 +1,12 @@
-"""Job operations for the edges (API, workspace channel): create, list, detail, cancel (sync ORM code)."""
+"""Job operations for the edges (API, workspace channel): create, list, detail, cancel (sync ORM code).
+
+The edges check the caller's role (`projects.guard`) and find the job in a workspace the caller can see; these
+functions act on what they are given.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -9,8 +15,6 @@ from django.utils import timezone
 
 from workspace.jobs import events
 from workspace.jobs.models import Job, JobEvent, JobKind, JobStatus
-from workspace.projects.models import Role
-from workspace.projects.services import require_role
 
 MAX_PROMPT = 20000
 LIST_LIMIT = 50
@@ -20,11 +24,11 @@ class JobError(ValueError):
     """A job request that cannot be honoured, with a message for the user."""
 
 
-def create_job(user: AbstractBaseUser, workspace_id: int, kind: str, prompt: str = "") -> Job:
-    """Create a queued job and enqueue its task once the transaction commits."""
-    from tasks.deep import enqueue
-
-    require_role(user, workspace_id, Role.EDITOR)
+def create_job(
+    user: AbstractBaseUser, workspace_id: int, kind: str, prompt: str = "", *, enqueue: Callable[[int], None]
+) -> Job:
+    """Create a queued job and, once the transaction commits, hand its id to `enqueue` (the Celery edge's
+    `tasks.deep.enqueue`, passed in by the caller: the task layer sits above every service)."""
     if kind not in JobKind.values:
         raise JobError(f"unknown job kind {kind!r}; one of {', '.join(JobKind.values)}")
     prompt = (prompt or "").strip()
@@ -55,16 +59,7 @@ def _announce_created(job: Job, queued: JobEvent) -> None:
     events.status_changed(job)
 
 
-def get_job(user: AbstractBaseUser, job_id: int, minimum: str = Role.VIEWER) -> Job:
-    job = Job.objects.select_related("user").filter(id=job_id).first()
-    if job is None:
-        raise Job.DoesNotExist(f"no job {job_id}")
-    require_role(user, job.workspace_id, minimum)
-    return job
-
-
-def list_jobs(user: AbstractBaseUser, workspace_id: int, limit: int = LIST_LIMIT) -> list[dict]:
-    require_role(user, workspace_id, Role.VIEWER)
+def list_jobs(workspace_id: int, limit: int = LIST_LIMIT) -> list[dict]:
     jobs = Job.objects.filter(workspace_id=workspace_id).select_related("user")[:limit]
     return [events.summary(job) for job in jobs]
 
@@ -80,9 +75,8 @@ def job_detail(job: Job) -> dict:
     }
 
 
-def cancel_job(user: AbstractBaseUser, job_id: int) -> Job:
+def cancel_job(job: Job, username: str) -> Job:
     """Cancel a queued job at once; ask a running one to stop (its worker notices within a second)."""
-    job = get_job(user, job_id, Role.EDITOR)
     if job.is_finished:
         raise JobError(f"The job already {job.status}.")
     cancelled_now = Job.objects.filter(id=job.id, status=JobStatus.QUEUED).update(
@@ -90,10 +84,10 @@ def cancel_job(user: AbstractBaseUser, job_id: int) -> Job:
     )
     if cancelled_now:
         job.refresh_from_db()
-        events.record(job, "status", f"cancelled by {user.get_username()} before it started", {"status": "cancelled"})
+        events.record(job, "status", f"cancelled by {username} before it started", {"status": "cancelled"})
         events.status_changed(job)
         return job
     Job.objects.filter(id=job.id).update(cancel_requested=True)
     job.refresh_from_db()
-    events.record(job, "status", f"cancel requested by {user.get_username()}", {"cancel_requested": True})
+    events.record(job, "status", f"cancel requested by {username}", {"cancel_requested": True})
     return job

@@ -5,10 +5,10 @@ from __future__ import annotations
 from ninja import Router, Schema
 from ninja.errors import HttpError
 
-from workspace.collab import store
+from workspace.collab import files, store
 from workspace.collab.tokens import issue_token
-from workspace.projects import services
-from workspace.projects.models import FileNode, Role
+from workspace.projects import guard, services
+from workspace.projects.models import Role, Workspace
 
 router = Router(tags=["files"])
 PREFIX = ""
@@ -26,25 +26,6 @@ class RenameIn(Schema):
 
 class WorkspaceIn(Schema):
     name: str
-
-
-def _require(request, workspace_id: int, minimum: str) -> str:
-    try:
-        return services.require_role(request.user, workspace_id, minimum)
-    except services.PermissionDenied as exc:
-        # Non-members get 404 so that ids of other workspaces reveal nothing.
-        if services.role_of(request.user, workspace_id) is None:
-            raise HttpError(404, "workspace not found") from exc
-        raise HttpError(403, str(exc)) from exc
-
-
-def _file_for(request, file_id: int, minimum: str) -> FileNode:
-    node = FileNode.objects.filter(id=file_id).first()
-    # A file of a workspace you are not in answers exactly as a missing one does.
-    if node is None or services.role_of(request.user, node.workspace_id) is None:
-        raise HttpError(404, "file not found")
-    _require(request, node.workspace_id, minimum)
-    return node
 
 
 @router.get("/workspaces")
@@ -66,16 +47,16 @@ def create_workspace(request, payload: WorkspaceIn):
 
 @router.get("/workspaces/{workspace_id}/files")
 def list_files(request, workspace_id: int):
-    _require(request, workspace_id, Role.VIEWER)
+    guard.api_role(request, workspace_id, Role.VIEWER)
     return services.file_tree(workspace_id)
 
 
 @router.post("/workspaces/{workspace_id}/files")
 def create_file(request, workspace_id: int, payload: FileIn):
-    _require(request, workspace_id, Role.EDITOR)
-    workspace = services.Workspace.objects.get(id=workspace_id)
+    guard.api_role(request, workspace_id, Role.EDITOR)
+    workspace = Workspace.objects.get(id=workspace_id)
     try:
-        node = services.create_file(workspace, payload.path, is_folder=payload.is_folder, content=payload.content)
+        node = files.create_file_with_text(workspace, payload.path, payload.content, is_folder=payload.is_folder)
     except services.FileTreeError as exc:
         raise HttpError(400, str(exc)) from exc
     services.notify_tree_changed(workspace_id)
@@ -84,7 +65,7 @@ def create_file(request, workspace_id: int, payload: FileIn):
 
 @router.patch("/files/{file_id}")
 def rename_file(request, file_id: int, payload: RenameIn):
-    node = _file_for(request, file_id, Role.EDITOR)
+    node = guard.api_file(request, file_id, Role.EDITOR)
     try:
         node = services.rename_file(node, payload.path)
     except services.FileTreeError as exc:
@@ -95,7 +76,7 @@ def rename_file(request, file_id: int, payload: RenameIn):
 
 @router.delete("/files/{file_id}")
 def delete_file(request, file_id: int):
-    node = _file_for(request, file_id, Role.EDITOR)
+    node = guard.api_file(request, file_id, Role.EDITOR)
     workspace_id = node.workspace_id
     count = services.delete_file(node)
     services.notify_tree_changed(workspace_id)
@@ -104,14 +85,14 @@ def delete_file(request, file_id: int):
 
 @router.get("/files/{file_id}/text")
 def file_text(request, file_id: int):
-    node = _file_for(request, file_id, Role.VIEWER)
+    node = guard.api_file(request, file_id, Role.VIEWER)
     return {"id": node.id, "path": node.path, "text": store.load_text(node.id)}
 
 
 @router.post("/files/{file_id}/token")
 def room_token(request, file_id: int):
     """A short-lived token for joining the file's y-websocket room from a non-browser client."""
-    node = _file_for(request, file_id, Role.VIEWER)
+    node = guard.api_file(request, file_id, Role.VIEWER)
     scheme = "wss" if request.is_secure() else "ws"
     return {
         "token": issue_token(request.user.id, node.id),

@@ -10,7 +10,8 @@ from django.db.models import QuerySet
 from django.db.models.functions import Substr
 from django.db.models.lookups import Exact
 
-from workspace.projects.models import FileNode, Membership, Role, Workspace, role_at_least
+from workspace.broadcast import broadcast_to_workspace
+from workspace.projects.models import FileNode, Membership, Role, Workspace
 
 MAX_PATH_LENGTH = 512  # characters: FileNode.path's column
 # Bytes, as file systems count them: a name longer than NAME_MAX (255 on Linux file systems) cannot be written
@@ -22,28 +23,6 @@ MAX_PATH_BYTES = 1024
 
 class FileTreeError(ValueError):
     """A file operation that cannot be done, with a message fit for the user."""
-
-
-class PermissionDenied(PermissionError):
-    """The user lacks the role needed for the action."""
-
-
-# Ids are 64-bit columns; a larger number names nothing (and SQLite cannot even bind it in a foreign-key lookup).
-MAX_ID = 2**63 - 1
-
-
-def role_of(user: AbstractBaseUser | None, workspace_id: int) -> str | None:
-    """The user's role in the workspace, or None when not a member (or anonymous)."""
-    if user is None or not user.is_authenticated or not 0 < workspace_id <= MAX_ID:
-        return None
-    return Membership.objects.filter(workspace_id=workspace_id, user=user).values_list("role", flat=True).first()
-
-
-def require_role(user: AbstractBaseUser | None, workspace_id: int, minimum: str) -> str:
-    role = role_of(user, workspace_id)
-    if not role_at_least(role, minimum):
-        raise PermissionDenied(f"needs the {minimum} role in this workspace")
-    return role
 
 
 def create_workspace(user: AbstractBaseUser, name: str) -> Workspace:
@@ -101,7 +80,9 @@ def _ensure_parent_folders(workspace: Workspace, path: str) -> None:
             raise FileTreeError(f"{folder!r} is a file, not a folder.")
 
 
-def create_file(workspace: Workspace, path: str, *, is_folder: bool = False, content: str = "") -> FileNode:
+def create_file(workspace: Workspace, path: str, *, is_folder: bool = False) -> FileNode:
+    """Create an empty file (or a folder), with its parent folders. A file with a first text:
+    `collab.files.create_file_with_text`."""
     clean = normalise_path(path)
     try:
         with transaction.atomic():
@@ -109,10 +90,6 @@ def create_file(workspace: Workspace, path: str, *, is_folder: bool = False, con
                 raise FileTreeError(f"{clean!r} already exists.")
             _ensure_parent_folders(workspace, clean)
             node = FileNode.objects.create(workspace=workspace, path=clean, is_folder=is_folder)
-            if content and not is_folder:
-                from workspace.collab.store import replace_text
-
-                replace_text(node.id, content)
     except IntegrityError as exc:  # created concurrently by someone else
         raise FileTreeError(f"{clean!r} already exists.") from exc
     return node
@@ -168,6 +145,4 @@ def file_tree(workspace_id: int) -> list[dict]:
 
 
 def notify_tree_changed(workspace_id: int) -> None:
-    from workspace.realtime.broadcast import broadcast_to_workspace
-
     broadcast_to_workspace(workspace_id, "files.changed", {"files": file_tree(workspace_id)})

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from workspace.projects import services
-from workspace.projects.models import Workspace, role_at_least
+from workspace.projects import guard, services
+from workspace.projects.models import Role, Workspace, role_at_least
 from workspace.realtime.presence import user_color
 
 
@@ -27,15 +27,13 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def editor(request: HttpRequest, workspace_id: int) -> HttpResponse:
-    role = services.role_of(request.user, workspace_id)
-    if role is None:
-        raise Http404("workspace not found")
+    role = guard.page_role(request, workspace_id, Role.VIEWER)
     workspace = Workspace.objects.get(id=workspace_id)
     config = {
         "workspace": {"id": workspace.id, "name": workspace.name},
         "user": {"id": request.user.id, "username": request.user.username, "color": user_color(request.user.id)},
         "role": role,
-        "canEdit": role_at_least(role, "editor"),
+        "canEdit": role_at_least(role, Role.EDITOR),
         "files": services.file_tree(workspace.id),
         "openFileId": request.GET.get("file"),
     }

@@ -13,12 +13,11 @@ import logging
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from workspace.broadcast import remember_server_loop, workspace_group
 from workspace.collab.access import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
 from workspace.consumer_base import DirectDispatchWebsocketConsumer
-from workspace.projects.models import role_at_least
-from workspace.projects.services import role_of
+from workspace.projects import guard
 from workspace.realtime import presence
-from workspace.realtime.broadcast import remember_server_loop, workspace_group
 from workspace.realtime.handlers import HANDLERS, HandlerContext, HandlerError
 
 logger = logging.getLogger(__name__)
@@ -36,7 +35,7 @@ class WorkspaceConsumer(DirectDispatchWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED, reason="log in first")
             return
-        role = await database_sync_to_async(role_of)(user, self.workspace_id)
+        role = await database_sync_to_async(guard.role_of)(user, self.workspace_id)
         if role is None:
             await self.close(code=CLOSE_FORBIDDEN, reason="not a member of this workspace")
             return
@@ -87,16 +86,10 @@ class WorkspaceConsumer(DirectDispatchWebsocketConsumer):
             await self.send_json({"type": "error", "request_id": request_id, "message": f"unknown type {kind!r}"})
             return
         # Re-read the role so a removed or demoted member loses rights at once.
-        self.ctx.role = await database_sync_to_async(role_of)(self.scope["user"], self.workspace_id)
-        if not role_at_least(self.ctx.role, registered.min_role):
-            await self.send_json(
-                {
-                    "type": "error",
-                    "request_id": request_id,
-                    "code": "forbidden",
-                    "message": f"{kind} needs the {registered.min_role} role",
-                }
-            )
+        self.ctx.role = await database_sync_to_async(guard.role_of)(self.scope["user"], self.workspace_id)
+        refusal = guard.channel_refusal(kind, self.ctx.role, registered.min_role)
+        if refusal is not None:
+            await self.send_json({"type": "error", "request_id": request_id, **refusal})
             if self.ctx.role is None:
                 await self.close(code=CLOSE_FORBIDDEN, reason="no longer a member")
             return

@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from workspace.broadcast import abroadcast_to_workspace
 from workspace.bus import get_bus
 from workspace.collab.room import RoomClosed
-from workspace.realtime.broadcast import abroadcast_to_workspace
+from workspace.llm import ProviderConfig, aresolve, describe_error
 from workspace.spark import services
 from workspace.spark.models import SparkRequest
 from workspace.spark.positions import byte_slice, from_relative_position, utf16_to_byte
 from workspace.spark.prompts import EditContext, build_messages, prompt_text
-from workspace.spark.providers import ProviderConfig, aresolve, describe_error
 from workspace.spark.services import EDIT_MODES, MODES, OFFLINE_MODES, SparkError
 from workspace.spark.sources import RuffError, model_pieces, run_ruff, text_pieces, without_fences
 from workspace.spark.streamer import CONTROL, SparkSession, StreamStats

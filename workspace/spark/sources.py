@@ -12,8 +12,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from workspace.llm import ProviderConfig, StreamIncomplete, is_retryable, retry_delay
 from workspace.spark.prompts import FenceStripper
-from workspace.spark.providers import ProviderConfig, StreamIncomplete, is_retryable, retry_delay
 from workspace.spark.streamer import StreamStats
 
 logger = logging.getLogger(__name__)

@@ -7,12 +7,12 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from workspace.spark import providers
+from workspace import llm
 
 
 @login_required
 def settings_page(request: HttpRequest) -> HttpResponse:
-    modes = [providers.resolve(mode).public() for mode in providers.MODES]
+    modes = [llm.resolve(mode).public() for mode in llm.MODES]
     for mode in modes:
         mode["prefix"] = mode["mode"].upper()
     return render(

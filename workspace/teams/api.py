@@ -7,10 +7,9 @@ from datetime import datetime
 from ninja import Router, Schema
 from ninja.errors import HttpError
 
+from workspace.projects import guard
 from workspace.projects.models import Role
-from workspace.projects.services import MAX_ID
 from workspace.teams import services
-from workspace.teams.access import api_require_role
 
 router = Router(tags=["teams"])
 PREFIX = ""
@@ -62,7 +61,7 @@ class ChatMessageOut(Schema):
 def _member_id(user_id: int) -> int:
     """A number beyond the id column names no user: looked up as 0, which names none either (SQLite could not
     even bind it), so it is answered exactly as any other user who is not a member."""
-    return user_id if 0 < user_id <= MAX_ID else 0
+    return user_id if 0 < user_id <= guard.MAX_ID else 0
 
 
 def _team_call(func, *args, **kwargs):
@@ -74,13 +73,13 @@ def _team_call(func, *args, **kwargs):
 
 @router.get("/workspaces/{workspace_id}/members", response=list[MemberOut])
 def list_members(request, workspace_id: int):
-    api_require_role(request, workspace_id, Role.VIEWER)
+    guard.api_role(request, workspace_id, Role.VIEWER)
     return services.list_members(workspace_id)
 
 
 @router.patch("/workspaces/{workspace_id}/members/{user_id}", response=MemberOut)
 def change_member_role(request, workspace_id: int, user_id: int, payload: RoleIn):
-    api_require_role(request, workspace_id, Role.OWNER)
+    guard.api_role(request, workspace_id, Role.OWNER)
     user_id = _member_id(user_id)
     _team_call(services.change_role, workspace_id, user_id, payload.role)
     return next(m for m in services.list_members(workspace_id) if m["user_id"] == user_id)
@@ -88,21 +87,21 @@ def change_member_role(request, workspace_id: int, user_id: int, payload: RoleIn
 
 @router.delete("/workspaces/{workspace_id}/members/{user_id}")
 def remove_member(request, workspace_id: int, user_id: int):
-    api_require_role(request, workspace_id, Role.OWNER)
+    guard.api_role(request, workspace_id, Role.OWNER)
     _team_call(services.remove_member, workspace_id, _member_id(user_id))
     return {"removed": user_id}
 
 
 @router.get("/workspaces/{workspace_id}/invitations", response=list[InvitationOut])
 def list_invitations(request, workspace_id: int):
-    api_require_role(request, workspace_id, Role.OWNER)
+    guard.api_role(request, workspace_id, Role.OWNER)
     return services.list_invitations(workspace_id)
 
 
 @router.post("/workspaces/{workspace_id}/invitations", response=CreatedInvitationOut)
 def create_invitation(request, workspace_id: int, payload: InvitationIn):
     """Create a join link. The URL (with its secret token) is returned only here."""
-    api_require_role(request, workspace_id, Role.OWNER)
+    guard.api_role(request, workspace_id, Role.OWNER)
     created = _team_call(
         services.create_invitation,
         workspace_id,
@@ -117,12 +116,12 @@ def create_invitation(request, workspace_id: int, payload: InvitationIn):
 
 @router.delete("/workspaces/{workspace_id}/invitations/{invitation_id}")
 def revoke_invitation(request, workspace_id: int, invitation_id: int):
-    api_require_role(request, workspace_id, Role.OWNER)
+    guard.api_role(request, workspace_id, Role.OWNER)
     _team_call(services.revoke_invitation, workspace_id, invitation_id)
     return {"revoked": invitation_id}
 
 
 @router.get("/workspaces/{workspace_id}/chat", response=list[ChatMessageOut])
 def chat_history(request, workspace_id: int, before_id: int | None = None, limit: int = 50):
-    api_require_role(request, workspace_id, Role.VIEWER)
+    guard.api_role(request, workspace_id, Role.VIEWER)
     return services.chat_history(workspace_id, before_id=before_id, limit=limit)

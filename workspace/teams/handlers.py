@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from channels.db import database_sync_to_async
 
+from workspace.broadcast import abroadcast_to_workspace
 from workspace.projects.models import FileNode, Role
-from workspace.realtime.broadcast import abroadcast_to_workspace
 from workspace.realtime.handlers import HandlerContext, HandlerError, register
 from workspace.realtime.presence import user_color
 from workspace.teams import services

@@ -7,12 +7,16 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from workspace.broadcast import broadcast_to_workspace, workspace_group
 from workspace.projects.models import Membership, Role
+from workspace.realtime.models import Presence
 from workspace.realtime.presence import user_color
 from workspace.teams.models import ChatMessage, Invitation
 
@@ -175,12 +179,6 @@ def cut_off_connections(workspace_id: int, user_id: int) -> None:
     The workspace channel refuses their next message anyway; without this they would keep
     receiving chat and presence events until they sent one.
     """
-    from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
-
-    from workspace.realtime.broadcast import workspace_group
-    from workspace.realtime.models import Presence
-
     layer = get_channel_layer()
     channels = list(
         Presence.objects.filter(workspace_id=workspace_id, user_id=user_id).values_list("channel_name", flat=True)
@@ -197,8 +195,6 @@ def cut_off_connections(workspace_id: int, user_id: int) -> None:
 
 
 def notify_members_changed(workspace_id: int) -> None:
-    from workspace.realtime.broadcast import broadcast_to_workspace
-
     broadcast_to_workspace(workspace_id, "members.changed", {"members": list_members(workspace_id)})
 
 

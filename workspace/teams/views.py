@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from workspace.projects.models import Membership
+from workspace.projects import guard
 from workspace.teams import services
 
 
@@ -14,10 +14,7 @@ def accept_invite(request: HttpRequest, token: str) -> HttpResponse:
         invitation = services.find_invitation(token)
     except services.InvitationInvalid as exc:
         return render(request, "teams/invite.html", {"error": str(exc)}, status=410)
-    member = (
-        request.user.is_authenticated
-        and Membership.objects.filter(workspace_id=invitation.workspace_id, user=request.user).exists()
-    )
+    member = guard.role_of(request.user, invitation.workspace_id) is not None
     if request.method == "POST" and request.user.is_authenticated:
         try:
             membership = services.accept_invitation(token, request.user)

@@ -1,4 +1,6 @@
-"""Send channel-layer group messages from sync code (Celery tasks, views) in any deployment mode.
+"""Reaching browsers from anywhere: workspace events (`broadcast_to_workspace`, the workspace groups) and
+channel-layer group messages sent from sync code (Celery tasks, views) in any deployment mode. At the bottom of
+the layers: every app may use it, and it imports none.
 
 With Redis, a fresh event loop per call is fine as long as the layer's connection pools are closed
 inside that loop. With the embedded in-memory layer, queues belong to the web server's event loop,
