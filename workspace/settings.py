@@ -259,6 +259,8 @@ COLLAB_MAX_AWARENESS_BYTES = env_int("COLLAB_MAX_AWARENESS_BYTES", 16 * 1024)
 # What may wait for one document connection that does not read; past it the client is closed (4501) and resyncs.
 COLLAB_CLIENT_QUEUE_BYTES = env_int("COLLAB_CLIENT_QUEUE_BYTES", 8 * 1024 * 1024)
 COLLAB_COMPACT_EVERY = env_int("COLLAB_COMPACT_EVERY", 500)
+# How long a room stays loaded after its last local client left (reopening a large file then costs no reload).
+COLLAB_ROOM_LINGER_SECONDS = env_float("COLLAB_ROOM_LINGER_SECONDS", 30.0)
 COLLAB_TOKEN_MAX_AGE = env_int("COLLAB_TOKEN_MAX_AGE", 300)
 COLLAB_ACCESS_RECHECK_SECONDS = env_float("COLLAB_ACCESS_RECHECK_SECONDS", 10.0)
 # PostgreSQL commit mode of the update log's writer (see workspace/collab/writer.py): "off" answers once the

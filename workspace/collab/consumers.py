@@ -91,8 +91,8 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
             # Ended without `disconnect` (e.g. the application was cancelled): still leave the room, so no
             # room reader outlives its connection (a receive pending on a finished loop wedges the layer).
             room, self.room = self.room, None
-            if room is not None and registry.release(room, self):
-                asyncio.ensure_future(room.close())
+            if room is not None:
+                registry.release(room, self)
 
     @property
     def user_id(self) -> int | None:
@@ -133,10 +133,9 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
         room, self.room = self.room, None
         if room is None:
             return
-        closed = registry.release(room, self)
+        idle = registry.release(room, self)
         room.remove_awareness_of(self)
-        if closed:
-            await room.close()
+        if idle:
             await self._enqueue_compaction()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -163,7 +162,7 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
     async def _handle(self, message: protocol.Message, frame: bytes) -> None:
         if message.kind == protocol.MESSAGE_SYNC:
             if message.sub_kind == protocol.SYNC_STEP1:
-                self.push(protocol.sync_step2(self.room.state_for(message.payload)))
+                self.push(self.room.sync_step2(message.payload))
                 return
             # A well-formed update frame is forwarded as received; anything else is re-framed.
             forward = (

@@ -1,6 +1,8 @@
 """This process's open rooms, and the checks that keep their clients' access current.
 
-A room is loaded when its first local client arrives and dropped when the last one leaves (or when it is reset).
+A room is loaded when its first local client arrives. When the last one leaves it stays warm for
+COLLAB_ROOM_LINGER_SECONDS (someone reopening the file, or switching back to it, finds it loaded: no reload of a
+large document), then it is dropped; a reset drops it at once.
 Access: whenever any process announces a membership change (`ACCESS_TOPIC`, sent after the change committed), every
 process re-reads the roles of all clients of all its rooms in one database call, closes removed members and stops
 demoted editors' writes; the same check runs every COLLAB_ACCESS_RECHECK_SECONDS as a safety net (e.g. for an
@@ -29,6 +31,7 @@ ACCESS_CHANGED = "collab.access_changed"
 
 _rooms: dict[int, Room] = {}
 _locks: dict[int, asyncio.Lock] = {}
+_idle: dict[int, asyncio.TimerHandle] = {}  # rooms without local clients, until they are closed
 _access_checks: asyncio.Task | None = None
 
 
@@ -47,18 +50,31 @@ async def acquire(file_id: int, client: RoomClient) -> Room:
                 raise
             _rooms[file_id] = room
             _ensure_access_checks()
+        idle = _idle.pop(file_id, None)
+        if idle is not None:
+            idle.cancel()
         room.clients[client.channel_name] = client
         return room
 
 
 def release(room: Room, client: RoomClient) -> bool:
-    """Drop a local client; when it was the last one, forget the room. True then: the caller awaits
-    `room.close()` to leave the bus topic."""
+    """Drop a local client. True when it was the last one: the room then lingers and closes by itself."""
     room.clients.pop(client.channel_name, None)
     if room.clients or _rooms.get(room.file_id) is not room:
         return False
-    forget(room)
+    loop = asyncio.get_running_loop()
+    previous = _idle.pop(room.file_id, None)
+    if previous is not None:
+        previous.cancel()
+    _idle[room.file_id] = loop.call_later(settings.COLLAB_ROOM_LINGER_SECONDS, _close_if_idle, room)
     return True
+
+
+def _close_if_idle(room: Room) -> None:
+    if room.clients or _rooms.get(room.file_id) is not room:
+        return
+    forget(room)
+    asyncio.get_running_loop().create_task(room.close())
 
 
 def forget(room: Room) -> None:
@@ -66,6 +82,9 @@ def forget(room: Room) -> None:
     if _rooms.get(room.file_id) is room:
         del _rooms[room.file_id]
         _locks.pop(room.file_id, None)
+        idle = _idle.pop(room.file_id, None)
+        if idle is not None:
+            idle.cancel()
 
 
 def get_loaded(file_id: int) -> Room | None:
@@ -80,6 +99,7 @@ def clear() -> None:
     """Forget every room without closing it (tests: each runs on an event loop of its own)."""
     _rooms.clear()
     _locks.clear()
+    _idle.clear()
 
 
 # Access ----------------------------------------------------------------------------------------------

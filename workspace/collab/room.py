@@ -72,12 +72,15 @@ class Room:
         self._size_measured = False
         self._last_change: bytes | None = None
         self._collected: list[bytes] | None = None
+        # Sync step 2 for a client that has nothing yet (the whole document), built once per state of the document.
+        self._full_state_frame: bytes | None = None
         self._deliveries: list[tuple[bytes, bytes, str | None]] = []
         self._ending: asyncio.Task | None = None
         doc.observe(self._on_transaction)
 
     def _on_transaction(self, event: TransactionEvent) -> None:
         self._last_change = event.update
+        self._full_state_frame = None
         if self._collected is not None and not is_empty_update(event.update):
             self._collected.append(event.update)
 
@@ -98,8 +101,14 @@ class Room:
     def local_clients(self) -> int:
         return len(self.clients)
 
-    def state_for(self, state_vector: bytes) -> bytes:
-        return self.doc.get_update(state_vector) if state_vector else self.doc.get_update()
+    def sync_step2(self, state_vector: bytes) -> bytes:
+        """The answer to a client's sync step 1: what the client lacks. A client that has nothing (a browser
+        opening the file) gets the one frame kept for the document's current state, not a new encoding."""
+        if state_vector not in (b"", b"\x00"):
+            return protocol.sync_step2(self.doc.get_update(state_vector))
+        if self._full_state_frame is None:
+            self._full_state_frame = protocol.sync_step2(self.doc.get_update())
+        return self._full_state_frame
 
     def apply_new_part(self, update: bytes) -> bytes | None:
         """Apply an update (e.g. another room's whole state); the part of it that was new here, or None."""

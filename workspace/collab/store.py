@@ -18,20 +18,29 @@ logger = logging.getLogger(__name__)
 
 
 def load_updates(file_id: int) -> tuple[list[bytes], int]:
-    """Snapshot and log of a file, in order, and the id of the newest update included."""
-    state = DocState.objects.filter(file_id=file_id).first()
-    parts: list[bytes] = []
-    last_id = 0
-    if state is not None:
-        if state.snapshot:
-            parts.append(bytes(state.snapshot))
-        last_id = state.last_update_id
-    for update_id, data in (
-        DocUpdate.objects.filter(file_id=file_id, id__gt=last_id).order_by("id").values_list("id", "data")
-    ):
-        parts.append(bytes(data))
-        last_id = update_id
-    return parts, last_id
+    """Snapshot and log of a file, in order, and the id of the newest update included.
+
+    A compaction may fold and delete log rows between reading the snapshot and reading the log; then the snapshot
+    read is stale and the log read misses the folded rows, so the load starts over (compaction is rare, and the
+    second read sees its result)."""
+    while True:
+        snapshot, folded_up_to = _snapshot(file_id)
+        parts = [snapshot] if snapshot else []
+        last_id = folded_up_to
+        for update_id, data in (
+            DocUpdate.objects.filter(file_id=file_id, id__gt=folded_up_to).order_by("id").values_list("id", "data")
+        ):
+            parts.append(bytes(data))
+            last_id = update_id
+        now_folded = DocState.objects.filter(file_id=file_id).values_list("last_update_id", flat=True).first() or 0
+        if now_folded == folded_up_to:
+            return parts, last_id
+
+
+def _snapshot(file_id: int) -> tuple[bytes, int]:
+    # Not the plain-text cache: for a large file it doubles what is read.
+    row = DocState.objects.filter(file_id=file_id).values_list("snapshot", "last_update_id").first()
+    return (bytes(row[0]), row[1]) if row else (b"", 0)
 
 
 def load_doc(file_id: int) -> Doc:

@@ -424,8 +424,8 @@ class SparkSession:
             await _finish_task(self._heartbeat)
         room, self.room = self.room, None
         self.undo = None  # no longer observes the room's document
-        if room is not None and registry.release(room, self):
-            await room.close()
+        if room is not None:
+            registry.release(room, self)
 
 
 async def _finish_task(task: asyncio.Task | None) -> None:
