@@ -24,7 +24,7 @@ from workspace.collab.access import CLOSE_MALFORMED, CLOSE_TOO_BIG, CLOSE_UNSUPP
 from workspace.collab.ydoc import doc_text
 from workspace.projects.services import create_file
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.embedded]
 
 CLEAN_CLOSES = {CLOSE_MALFORMED, CLOSE_TOO_BIG, CLOSE_UNSUPPORTED}
 MAX_FRAME_BYTES = 4096
@@ -283,11 +283,12 @@ async def test_damaged_yjs_updates_get_an_answer_or_a_clean_close_and_the_docume
     await run_hostile_session(workspace, user, steps, anywhere, resync_after_damage=False)
 
 
-# Minimal cases found by the fuzz, on the document the good client starts (fixed client ids, so the bytes are
-# stable). "panic" / "runtime-error": the third edit's update with one bit flipped. In the first the right origin's
-# client id ends a byte early and Yrs 0.28 unwraps a missing block (PanicException); in the second the item's own
-# client id does and Yrs raises RuntimeError ("block parent ... must be deleted or shared ref type"). "gap": the
-# first update is refused (an empty frame, closed 4400), the next one, sent as if it had been taken, starts at clock 1.
+# Minimal cases found by fuzzing, replayed on the document the good client starts (fixed client ids, so the bytes
+# are stable). "panic" / "runtime-error": after two ordinary edits, an insert's update with one bit flipped. In the
+# first the right origin's client id ends a byte early and Yrs 0.28 unwraps a missing block (PanicException); in the
+# second the item's own client id does and Yrs raises RuntimeError ("block parent ... must be deleted or shared ref
+# type"). "gap": the first update is refused (an empty frame, closed 4400); the next, sent as if the first had been
+# taken, starts at clock 1.
 TWO_EDITS = [(("insert", 0, "x"), None), (("insert", 1, "ab\n"), None)]
 FOUND_CASES = {
     "panic": [*TWO_EDITS, (protocol.sync_update(bytes.fromhex("01018192f40104448192740100017800")), None)],
