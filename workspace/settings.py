@@ -269,6 +269,8 @@ COLLAB_PG_SYNCHRONOUS_COMMIT = os.environ.get("COLLAB_PG_SYNCHRONOUS_COMMIT", "o
 if COLLAB_PG_SYNCHRONOUS_COMMIT not in ("off", "local", "on", "remote_write", "remote_apply"):
     raise ImproperlyConfigured(f"COLLAB_PG_SYNCHRONOUS_COMMIT={COLLAB_PG_SYNCHRONOUS_COMMIT!r}: not a PostgreSQL mode")
 REALTIME_MAX_JSON_BYTES = env_int("REALTIME_MAX_JSON_BYTES", 64 * 1024)
+# Deepest nesting of arrays/objects accepted in a workspace-channel message (checked before parsing, without recursion).
+REALTIME_MAX_JSON_DEPTH = env_int("REALTIME_MAX_JSON_DEPTH", 32)
 PRESENCE_STALE_SECONDS = env_int("PRESENCE_STALE_SECONDS", 90)
 
 LOGGING = {

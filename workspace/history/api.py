@@ -7,7 +7,7 @@ from typing import Literal
 
 from django.conf import settings
 from django.http import HttpResponse
-from ninja import Query, Router, Schema
+from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
 from workspace.history import detail, export, query, stats
@@ -24,12 +24,12 @@ class FiltersIn(Schema):
     status: str = ""
     user: str = ""
     date_from: date | None = None
-    date_to: date | None = None
+    date_to: date | None = Field(None, lt=date.max)  # the range ends where the next day starts
     q: str = ""
 
 
 class PageIn(FiltersIn):
-    page: int = 1
+    page: int = Field(1, le=2**31 - 1)  # its offset must fit the database's integers
     page_size: int | None = None
 
 

@@ -7,6 +7,7 @@ Outbound: group events {"type": "<event>", ...} and replies "<type>.ok" / "error
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -17,7 +18,7 @@ from workspace.broadcast import remember_server_loop, workspace_group
 from workspace.collab.access import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
 from workspace.consumer_base import DirectDispatchWebsocketConsumer
 from workspace.projects import guard
-from workspace.realtime import presence
+from workspace.realtime import inbound, presence
 from workspace.realtime.handlers import HANDLERS, HandlerContext, HandlerError
 
 logger = logging.getLogger(__name__)
@@ -41,8 +42,8 @@ class WorkspaceConsumer(DirectDispatchWebsocketConsumer):
             return
         self.ctx = HandlerContext(user.id, user.username, self.workspace_id, role, self.channel_name, self)
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await database_sync_to_async(presence.join)(self.channel_name, self.workspace_id, user.id)
         self.joined = True
+        await database_sync_to_async(presence.join)(self.channel_name, self.workspace_id, user.id)
         await self.send_json(
             {
                 "type": "hello",
@@ -52,7 +53,20 @@ class WorkspaceConsumer(DirectDispatchWebsocketConsumer):
         )
         await self.broadcast_presence()
 
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # Ended without `disconnect` (an exception escaped a handler, or the application was cancelled): the
+            # user must not stay shown online. Shielded so that a second cancellation cannot cut the cleanup short.
+            if self.joined:
+                await asyncio.shield(self.leave())
+
     async def disconnect(self, code: int) -> None:
+        await self.leave()
+
+    async def leave(self) -> None:
+        """Leave the workspace group and the presence list, and tell the others. Does nothing if not joined."""
         if not self.joined:
             return
         self.joined = False
@@ -63,20 +77,21 @@ class WorkspaceConsumer(DirectDispatchWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not self.joined:
             return
-        raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
-        if len(raw) > settings.REALTIME_MAX_JSON_BYTES:
-            limit = settings.REALTIME_MAX_JSON_BYTES
-            await self.send_json({"type": "error", "message": f"message too large (limit {limit} bytes)"})
+        try:
+            data = inbound.parse_message(
+                text_data if text_data is not None else (bytes_data or b""),
+                max_bytes=settings.REALTIME_MAX_JSON_BYTES,
+                max_depth=settings.REALTIME_MAX_JSON_DEPTH,
+            )
+        except inbound.MessageRefused as exc:
+            await self.send_json({"type": "error", "message": str(exc)})
             return
         try:
-            data = json.loads(raw)
-        except ValueError:
-            await self.send_json({"type": "error", "message": "malformed JSON"})
-            return
-        if not isinstance(data, dict) or not isinstance(data.get("type"), str):
-            await self.send_json({"type": "error", "message": "a message needs a string 'type'"})
-            return
-        await self.dispatch_message(data)
+            await self.dispatch_message(data)
+        except Exception:
+            # Whatever failed (a database call, a reply that could not be built), the connection stays.
+            logger.exception("message %r failed", data["type"])
+            await self.send_json({"type": "error", "request_id": data.get("request_id"), "message": "internal error"})
 
     async def dispatch_message(self, data: dict) -> None:
         kind = data["type"]
