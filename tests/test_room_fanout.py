@@ -183,3 +183,38 @@ async def test_a_client_whose_send_raises_does_not_stop_the_others(caplog):
     await asyncio.sleep(0)
     assert healthy.frames == [protocol.sync_update(update)]
     assert "could not send to broken" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_room_whose_last_client_left_stays_warm_then_closes(workspace_with_file, settings, monkeypatch):
+    from channels.db import database_sync_to_async
+
+    from workspace.collab import registry, store
+
+    settings.COLLAB_ROOM_LINGER_SECONDS = 0.3
+    _, node = workspace_with_file
+    loads = []
+    load = store.load_updates
+    monkeypatch.setattr(store, "load_updates", lambda file_id: loads.append(file_id) or load(file_id))
+    first = DirectClient("first")
+    room = await registry.acquire(node.id, first)
+    assert registry.release(room, first)  # the last one: the room lingers
+    again = DirectClient("again")
+    assert await registry.acquire(node.id, again) is room and loads == [node.id]  # reopened without a reload
+    registry.release(room, again)
+    await asyncio.sleep(0.5)
+    assert registry.get_loaded(node.id) is None  # gone after the linger
+    reopened = await registry.acquire(node.id, DirectClient("later"))
+    assert reopened is not room and loads == [node.id, node.id]
+    assert await database_sync_to_async(store.load_text)(node.id) == str(reopened.doc.get("content", type=Text))
+
+
+async def test_a_client_with_nothing_gets_the_one_cached_whole_document_until_it_changes():
+    room = room_with()
+    room.doc.get("content", type=Text).insert(0, "big file")
+    first = room.sync_step2(b"\x00")
+    assert room.sync_step2(b"") is first  # the same frame, not a new encoding
+    assert protocol.decode(first).payload == room.doc.get_update()
+    room.doc.get("content", type=Text).insert(0, "changed ")
+    assert room.sync_step2(b"\x00") is not first
+    assert protocol.decode(room.sync_step2(b"\x00")).payload == room.doc.get_update()

@@ -81,3 +81,23 @@ def test_server_client_ids_are_never_handed_out_twice_and_stay_small():
     issued = [store.next_server_client_id() for _ in range(5)]
     assert issued == sorted(set(issued))
     assert max(issued) < 2**31  # far below browsers' random 32-bit ids, so server-side writers win ties
+
+
+def test_a_load_racing_a_compaction_retries_and_misses_nothing(workspace_with_file, monkeypatch):
+    _, node = workspace_with_file
+    for word in ("one ", "two ", "three "):
+        doc = store.load_doc(node.id)
+        store.append_update(node.id, client_update(doc, lambda text, w=word: text.insert(0, w)))
+    expected = store.load_text(node.id)
+    real_snapshot = store._snapshot
+    raced: list[bool] = []
+
+    def snapshot_then_compaction(file_id):
+        read = real_snapshot(file_id)
+        if not raced:  # between this read and the log read, a compaction folds and deletes the log
+            raced.append(True)
+            store.compact(file_id)
+        return read
+
+    monkeypatch.setattr(store, "_snapshot", snapshot_then_compaction)
+    assert store.load_text(node.id) == expected

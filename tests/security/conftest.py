@@ -13,6 +13,7 @@ from django.db import close_old_connections
 
 from tests.helpers import login_session_key, make_member
 from tests.history_data import make_job, make_spark
+from workspace.collab.files import create_file_with_text
 from workspace.jobs.changeset import unified_diff
 from workspace.projects.services import create_file, create_workspace
 from workspace.teams import services as teams
@@ -44,10 +45,10 @@ def owner_session(in_test_transaction) -> OwnerSession:
     make_member(workspace, bob, "editor")
     make_member(workspace, carol, "viewer")
     files = [
-        create_file(workspace, "src/main.py", content="print('hi')\n"),
-        create_file(workspace, "src/util.py", content="def add(a, b):\n    return a + b\n"),
+        create_file_with_text(workspace, "src/main.py", "print('hi')\n"),
+        create_file_with_text(workspace, "src/util.py", "def add(a, b):\n    return a + b\n"),
         create_file(workspace, "docs", is_folder=True),
-        create_file(workspace, "notes.md", content="# Demo\n"),
+        create_file_with_text(workspace, "notes.md", "# Demo\n"),
     ]
     main = files[0]
     proposed = "print('hello')\n"
@@ -76,7 +77,7 @@ def owner_session(in_test_transaction) -> OwnerSession:
     chat = [teams.post_chat(workspace.id, user.id, f"hello from {user.username}") for user in (alice, bob)]
     # Another workspace: its ids must be refused, never a 500.
     theirs = create_workspace(eve, "Theirs")
-    their_file = create_file(theirs, "secret.py", content="x = 1\n")
+    their_file = create_file_with_text(theirs, "secret.py", "x = 1\n")
     their_job = make_job(theirs, eve)
     their_spark = make_spark(theirs, eve, file=their_file)
     csrf = secrets.token_hex(16)

@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import pytest
 from channels.db import database_sync_to_async
-from django.conf import settings
 
 from tests.yclient import YClient
 from workspace.collab import store
 
-ON_POSTGRESQL = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
-
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.embedded]
 
 
-@pytest.mark.xfail(
-    ON_POSTGRESQL,
-    strict=True,
-    reason="workspace/collab (not changed here): store.compact writes the text into DocState.text, and PostgreSQL "
-    "text cannot hold NUL, so compaction of a document holding one fails on every attempt and its log grows forever",
-)
 async def test_a_document_holding_a_nul_character_still_compacts_and_loads(workspace_with_file, user):
     _, node = workspace_with_file
     client = YClient(node.id, user=user)

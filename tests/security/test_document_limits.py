@@ -63,7 +63,8 @@ async def test_a_viewer_cannot_relay_thousands_of_fake_presences(workspace_with_
         await client.close()
 
 
-async def test_a_connection_cannot_remove_or_take_over_another_connections_cursor(workspace_with_file, user):
+async def test_a_connection_cannot_remove_or_take_over_another_connections_cursor(workspace_with_file, user, settings):
+    settings.COLLAB_ROOM_LINGER_SECONDS = 0
     workspace, node = workspace_with_file
     mallory = await database_sync_to_async(make_user)("mallory")
     await database_sync_to_async(make_member)(workspace, mallory, "editor")

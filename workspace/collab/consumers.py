@@ -175,10 +175,8 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
                 self.room.accept_awareness(self, self.identity, entries)
             except AwarenessError as exc:
                 self.push(protocol.permission_denied(str(exc)))
-        elif message.kind == protocol.MESSAGE_QUERY_AWARENESS:
-            awareness = self.room.awareness_frame()
-            if awareness is not None:
-                self.push(awareness)
+        elif message.kind == protocol.MESSAGE_QUERY_AWARENESS:  # answered even with nobody there, as y-websocket does
+            self.push(protocol.awareness(self.room.awareness.encoded()))
 
     async def _receive_update(self, update: bytes, frame: bytes | None) -> None:
         if update in (b"", b"\x00\x00"):

@@ -39,6 +39,20 @@ class DocumentTooLarge(ValueError):
     """An update that would take the document over COLLAB_MAX_DOC_BYTES."""
 
 
+class MalformedUpdate(ValueError):
+    """An update Yrs failed on while integrating it (the room was then reset). One it cannot decode raises
+    ValueError before touching the replica."""
+
+
+# Raised by pycrdt/Yrs on some damaged updates instead of ValueError: a Rust panic (pyo3's PanicException, a
+# BaseException) or RuntimeError. Either may have left the document half-changed.
+_INTEGRATION_FAILURES = (RuntimeError,)
+
+
+def _is_rust_panic(error: BaseException) -> bool:
+    return type(error).__name__ == "PanicException"
+
+
 class RoomClient(Protocol):
     """A local client of a room: a browser's connection, or a server-side peer such as a Spark stream."""
 
@@ -121,23 +135,29 @@ class Room:
     async def accept(self, update: bytes, origin: str, *, frame: bytes | None = None) -> bool:
         """A client's update: apply it to the replica, store it, then fan it out.
 
-        Returns False for an update that changed nothing (nothing stored). Raises ValueError when it is
+        Returns False for an empty update (nothing stored). Raises ValueError when it is
         malformed, DocumentTooLarge over COLLAB_MAX_DOC_BYTES, RoomClosed once the room was reset, and
         writer.StoreFailed (FileGone) when it could not be stored: the room is then reset, so no replica keeps
         an update the store does not have. `origin` is the channel of the client it came from (it gets no copy);
-        `frame`: the client's frame, forwarded as received when what changed is exactly the update.
+        `frame`: the client's frame, forwarded as received.
         """
         if self.closed_reason is not None:
             raise RoomClosed(self.closed_reason)
-        self._check_size(len(update))
-        # What is stored and sent is what changed the replica: that includes structs that were waiting for this
-        # update (pending), and leaves out what the replica already had.
-        change = self.apply_new_part(update)
-        if change is None:
+        if is_empty_update(update):
             return False
-        if change != update or frame is None:
-            frame = protocol.sync_update(change)
-        await self._store_and_fan_out(change, frame, origin)
+        self._check_size(len(update))
+        # Stored and sent as received, every one: replaying the same updates in the same order rebuilds exactly this
+        # replica. (Yrs may change a replica without a visible change event — an update it keeps aside because it
+        # builds on something missing, or one damaged so that it integrates in part — so "changed nothing" cannot
+        # be told apart safely from "changed something the store would then lack".)
+        try:
+            self.apply_new_part(update)
+        except BaseException as exc:
+            if not (_is_rust_panic(exc) or isinstance(exc, _INTEGRATION_FAILURES)):
+                raise
+            self.reset(exc)  # the replica may be half-changed: reload it from the store
+            raise MalformedUpdate(f"the update could not be integrated: {exc}") from None
+        await self._store_and_fan_out(update, frame or protocol.sync_update(update), origin)
         return True
 
     def edit(self, origin: str, change: Callable[[], None], *, growth: int = 0) -> asyncio.Future | None:
@@ -166,6 +186,7 @@ class Room:
         return writer.submit(self.file_id, update, then=fan_out, on_failure=self.reset)
 
     def _check_size(self, incoming: int) -> None:
+        """Raises DocumentTooLarge."""
         limit = settings.COLLAB_MAX_DOC_BYTES
         if self.size_estimate + incoming <= limit:
             return

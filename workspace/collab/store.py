@@ -76,9 +76,15 @@ def compact(file_id: int) -> int:
         )
         if not rows:
             return 0
-        doc, state.snapshot = compacted_update([bytes(state.snapshot or b""), *(bytes(data) for _, data in rows)])
+        doc, snapshot = compacted_update([bytes(state.snapshot or b""), *(bytes(data) for _, data in rows)])
+        if snapshot is None:
+            # Nothing rebuilds the same document (damaged updates): the log stays as it is, which loads correctly.
+            logger.warning("file %s not compacted: no single update rebuilds its document", file_id)
+            return 0
+        state.snapshot = snapshot
         state.last_update_id = rows[-1][0]
-        state.text = str(doc_text(doc))
+        # A plain-text cache for search; PostgreSQL text cannot hold NUL, which anyone can type.
+        state.text = str(doc_text(doc)).replace("\x00", "\ufffd")
         state.save()
         DocUpdate.objects.filter(file_id=file_id, id__lte=state.last_update_id).delete()
     logger.info("compacted file %s: folded %d updates", file_id, len(rows))

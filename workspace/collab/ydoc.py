@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pycrdt import Doc, Text, get_update, merge_updates
 
+from workspace.collab.protocol import read_var_uint
+
 TEXT_NAME = "content"
 
 
@@ -30,18 +32,43 @@ def is_empty_update(update: bytes) -> bool:
     return update in (b"", b"\x00\x00")
 
 
-def compacted_update(updates: list[bytes]) -> tuple[Doc, bytes]:
-    """The document of `updates` and one update holding all of them.
+def compacted_update(updates: list[bytes]) -> tuple[Doc, bytes | None]:
+    """The document of `updates`, and one update that rebuilds exactly that document (None if none does).
 
-    Normally the document's own encoding (deleted content collected). If some structs could not be integrated
-    because what they build on is missing (it may still arrive from a client), the document's encoding would
-    leave them out: then the updates are merged as they are instead, so nothing stored is dropped.
+    Normally the document's own encoding (deleted content collected). But Yrs leaves out of it what it could not
+    integrate (structs that build on something missing, which may still arrive from a client) and what a damaged
+    update brought in behind a gap: then the updates merged as they are, if that rebuilds the document. The
+    candidate is checked by rebuilding from it: the same text and state vector, or it is not used.
     """
     doc = doc_from_updates(updates)
     parts = [update for update in updates if update]
-    if parts:
-        merged = merge_updates(*parts)
-        # The part of the updates the document's state does not cover starts with its number of clients.
-        if get_update(merged, doc.get_state())[0] != 0:
-            return doc, merged
-    return doc, doc.get_update()
+    text, state = str(doc_text(doc)), state_vector(doc)
+    encoded = doc.get_update()
+    candidates = [encoded]
+    if parts and adds_unknown_structs(merge_updates(*parts), doc.get_state()):
+        candidates.insert(0, merge_updates(*parts))
+    elif parts:
+        candidates.append(merge_updates(*parts))
+    for candidate in candidates:
+        rebuilt = doc_from_updates([candidate])
+        if str(doc_text(rebuilt)) == text and state_vector(rebuilt) == state:
+            return doc, candidate
+    return doc, None
+
+
+def adds_unknown_structs(update: bytes, state_vector: bytes) -> bool:
+    """True when `update` holds structs a document with `state_vector` does not count as known: e.g. ones Yrs keeps
+    aside (pending) because what they build on is missing, or behind a gap in their client's clocks."""
+    # The part of the update that state vector does not cover starts with its number of clients.
+    return get_update(update, state_vector)[0] != 0
+
+
+def state_vector(doc: Doc) -> dict[int, int]:
+    """The document's state vector as client id -> clock (its encoding's order of clients is arbitrary)."""
+    encoded = doc.get_state()
+    count, pos = read_var_uint(encoded, 0)
+    clocks = {}
+    for _ in range(count):
+        client, pos = read_var_uint(encoded, pos)
+        clocks[client], pos = read_var_uint(encoded, pos)
+    return clocks
