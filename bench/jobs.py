@@ -12,7 +12,8 @@ run: the same process on kombu's stock memory transport, which polls its queues 
   written by the web process (created_at precedes the commit that sends the task by the creating
   transaction, about a millisecond); jobs sent one at a time and as one burst;
 - result -> browser: as below;
-- idle CPU: the web process' CPU time per second over --idle-seconds, with no job and no client.
+- idle: the web process' CPU time and voluntary context switches (its threads' wake-ups) per second over
+  --idle-seconds, with no job and no client.
 
 Production mode (PostgreSQL + Redis): a real Daphne process, real `celery worker` processes (prefork,
 --concurrency 1 and 4) and a WebSocket client standing in for the browser.
@@ -159,6 +160,16 @@ async def reference(browser: Browser, workspace_id: int, count: int) -> list[flo
 EMBEDDED_SIDES = {"stock": "embedded, stock memory transport (1 s poll)", "shipped": "embedded, event-driven wake-up"}
 
 
+def voluntary_switches(pid: int) -> int:
+    """Times the threads of process `pid` went to sleep and were woken (Linux), summed over its threads."""
+    total = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        for line in status.read_text().splitlines():
+            if line.startswith("voluntary_ctxt_switches:"):
+                total += int(line.split()[1])
+    return total
+
+
 def embedded(side: str, jobs: int, idle_seconds: float) -> dict[str, list[float] | float]:
     """One embedded web process on `side`'s transport: start latencies, result -> browser, idle CPU."""
     import psutil
@@ -185,22 +196,25 @@ def embedded(side: str, jobs: int, idle_seconds: float) -> dict[str, list[float]
                 record("burst", *client.wait_finished(job_id, timeout=120))
         time.sleep(2)  # the socket's disconnect and the last broadcasts settle
         process = psutil.Process(server.pid)
-        before, started = process.cpu_times(), time.monotonic()
+        before, switches, started = process.cpu_times(), voluntary_switches(server.pid), time.monotonic()
         time.sleep(idle_seconds)
         after, elapsed = process.cpu_times(), time.monotonic() - started
         figures["idle_cpu"] = max(0.0, after.user + after.system - before.user - before.system) / elapsed
+        figures["idle_wakeups"] = (voluntary_switches(server.pid) - switches) / elapsed
     return figures
 
 
-def run_embedded(jobs: int, rounds: int, idle_seconds: float) -> None:
+def run_embedded(jobs: int, rounds: int, idle_seconds: float, sides: list[str]) -> None:
     for round_ in range(rounds):
-        for side, label in EMBEDDED_SIDES.items():
+        for side in sides:
+            label = EMBEDDED_SIDES[side]
             figures = embedded(side, jobs, idle_seconds)
             prefix = f"[{round_ + 1}] {label:<46}"
             print(f"{prefix} created -> start, one at a time {fmt(figures['sequential'])}")
             print(f"{prefix} created -> start, burst of {jobs:<3}  {fmt(figures['burst'])}")
             print(f"{prefix} result -> browser            {fmt(figures['browser'])}")
-            print(f"{prefix} idle CPU of the web process  {figures['idle_cpu'] * 1000:.2f} ms per second")
+            idle = f"{figures['idle_cpu'] * 1000:.2f} ms CPU, {figures['idle_wakeups']:.1f} wake-ups per second"
+            print(f"{prefix} idle web process             {idle}")
 
 
 def main() -> None:
@@ -209,12 +223,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4], help="worker concurrencies to compare")
     parser.add_argument("--modes", nargs="+", choices=["embedded", "production"], default=["embedded", "production"])
     parser.add_argument("--rounds", type=int, default=1, help="embedded mode: alternations of its two sides")
-    parser.add_argument("--idle-seconds", type=float, default=10.0, help="embedded mode: idle CPU measured over")
+    parser.add_argument("--idle-seconds", type=float, default=30.0, help="embedded mode: idle CPU measured over")
+    parser.add_argument("--sides", nargs="+", choices=list(EMBEDDED_SIDES), default=list(EMBEDDED_SIDES))
     args = parser.parse_args()
 
     if "embedded" in args.modes:
         print(f"bench/jobs.py, embedded mode: {args.jobs} jobs per scenario, sandbox command `true`, 2 worker threads")
-        run_embedded(args.jobs, args.rounds, args.idle_seconds)
+        run_embedded(args.jobs, args.rounds, args.idle_seconds, args.sides)
     if "production" in args.modes:
         run_production(args)
 
