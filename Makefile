@@ -9,7 +9,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/sparkroom
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/5
 
-.PHONY: run test setup frontend migrate lint format bench worker clean
+.PHONY: run test setup lock frontend migrate lint format bench worker clean
 
 run: setup migrate
 	bash scripts/ensure_bubblewrap.sh
@@ -17,11 +17,20 @@ run: setup migrate
 
 setup: $(STAMP) frontend
 
-$(STAMP): requirements.txt
+# requirements.txt: the top-level pins, edited by hand. requirements.lock: every package, pinned with its hashes,
+# compiled from it by `make lock` (with the uv pinned in requirements.txt); installs come from the lock.
+$(STAMP): requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --require-hashes -r requirements.lock
 	touch $@
+
+# Keeps the lock's other pins where they are; `make lock LOCK_ARGS=--upgrade` moves them to the newest allowed.
+lock:
+	test -x $(BIN)/pip || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q "$$(grep -E '^uv==' requirements.txt | cut -d' ' -f1)"
+	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+		--custom-compile-command "make lock" $(LOCK_ARGS) requirements.txt -o requirements.lock
 
 $(NPM_STAMP): frontend/package.json frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund --loglevel=error

@@ -1,17 +1,30 @@
-"""Deep-mode job benchmark: enqueue -> worker start latency and result -> browser latency, 1 and 4 workers.
+"""Deep-mode job benchmark: enqueue -> worker start latency and result -> browser latency, both modes.
 
     python bench/jobs.py --jobs 30
+    python bench/jobs.py --modes embedded --rounds 3     # the embedded mode only, its two sides alternated
 
-Production mode only (PostgreSQL + Redis): a real Daphne process, real `celery worker` processes (prefork,
---concurrency 1 and 4) and a WebSocket client on /ws/workspace/<id> standing in for the browser. Each job
-is a "tests" job whose sandboxed command is `true`, so the figures are the orchestration overhead.
+Embedded mode (what `make run` starts): a real `python -m workspace.serve` on a SQLite file of its own, with
+the in-memory channel layer, the in-memory broker and the Celery worker thread (2 threads) inside it, and a
+WebSocket client on /ws/workspace/<id> creating the jobs (`jobs.create`) as the browser does. Reference, same
+run: the same process on kombu's stock memory transport, which polls its queues every second
+(bench/bench_settings.py, BENCH_CELERY_TRANSPORT=stock). Figures:
+- created -> start: from the job row's `created_at` to `started_at` written by the worker's claim, both
+  written by the web process (created_at precedes the commit that sends the task by the creating
+  transaction, about a millisecond); jobs sent one at a time and as one burst;
+- result -> browser: as below;
+- idle: the web process' CPU time and voluntary context switches (its threads' wake-ups) per second over
+  --idle-seconds, with no job and no client.
 
+Production mode (PostgreSQL + Redis): a real Daphne process, real `celery worker` processes (prefork,
+--concurrency 1 and 4) and a WebSocket client standing in for the browser.
 - enqueue -> start: from the commit of the job row (the task is sent on commit) to `started_at` written by
   the worker's claim; measured for jobs sent one at a time (pick-up latency) and as one burst (queueing).
 - result -> browser: from `finished_at` (written just before the broadcast) to the moment the WebSocket
   client receives "job.finished".
 - reference, same run: a bare broadcast_to_workspace() from this process to the same WebSocket client,
   i.e. the floor set by the Redis channel layer and Daphne.
+
+Each job is a "tests" job whose sandboxed command is `true`, so the figures are the orchestration overhead.
 """
 
 from __future__ import annotations
@@ -23,6 +36,7 @@ import os
 import secrets
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -144,12 +158,84 @@ async def reference(browser: Browser, workspace_id: int, count: int) -> list[flo
     return latencies
 
 
+EMBEDDED_SIDES = {"stock": "embedded, stock memory transport (1 s poll)", "shipped": "embedded, event-driven wake-up"}
+
+
+def voluntary_switches(pid: int) -> int:
+    """Times the threads of process `pid` went to sleep and were woken (Linux), summed over its threads."""
+    total = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        for line in status.read_text().splitlines():
+            if line.startswith("voluntary_ctxt_switches:"):
+                total += int(line.split()[1])
+    return total
+
+
+def embedded(side: str, jobs: int, idle_seconds: float) -> dict[str, list[float] | float]:
+    """One embedded web process on `side`'s transport: start latencies, result -> browser, idle CPU."""
+    import psutil
+
+    from tests.embedded_server import at, embedded_server
+
+    env = {"JOB_TESTS_COMMAND": "true", "DJANGO_SETTINGS_MODULE": "bench.bench_settings"}
+    env["BENCH_CELERY_TRANSPORT"] = side
+    figures: dict[str, list[float] | float] = {"sequential": [], "burst": [], "browser": []}
+
+    def record(kind: str, summary: dict, arrived: float) -> None:
+        assert summary["status"] == "succeeded", summary
+        figures[kind].append((at(summary, "started_at") - at(summary, "created_at")).total_seconds())
+        figures["browser"].append(arrived - at(summary, "finished_at").timestamp())
+
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-jobs-") as data_dir,
+        embedded_server(Path(data_dir), **env) as server,
+    ):
+        with server.workspace_socket() as client:
+            for _ in range(jobs):
+                record("sequential", *client.wait_finished(client.create_job()))
+            for job_id in [client.create_job() for _ in range(jobs)]:
+                record("burst", *client.wait_finished(job_id, timeout=120))
+        time.sleep(2)  # the socket's disconnect and the last broadcasts settle
+        process = psutil.Process(server.pid)
+        before, switches, started = process.cpu_times(), voluntary_switches(server.pid), time.monotonic()
+        time.sleep(idle_seconds)
+        after, elapsed = process.cpu_times(), time.monotonic() - started
+        figures["idle_cpu"] = max(0.0, after.user + after.system - before.user - before.system) / elapsed
+        figures["idle_wakeups"] = (voluntary_switches(server.pid) - switches) / elapsed
+    return figures
+
+
+def run_embedded(jobs: int, rounds: int, idle_seconds: float, sides: list[str]) -> None:
+    for round_ in range(rounds):
+        for side in sides:
+            label = EMBEDDED_SIDES[side]
+            figures = embedded(side, jobs, idle_seconds)
+            prefix = f"[{round_ + 1}] {label:<46}"
+            print(f"{prefix} created -> start, one at a time {fmt(figures['sequential'])}")
+            print(f"{prefix} created -> start, burst of {jobs:<3}  {fmt(figures['burst'])}")
+            print(f"{prefix} result -> browser            {fmt(figures['browser'])}")
+            idle = f"{figures['idle_cpu'] * 1000:.2f} ms CPU, {figures['idle_wakeups']:.1f} wake-ups per second"
+            print(f"{prefix} idle web process             {idle}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=30, help="jobs per scenario")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4], help="worker concurrencies to compare")
+    parser.add_argument("--modes", nargs="+", choices=["embedded", "production"], default=["embedded", "production"])
+    parser.add_argument("--rounds", type=int, default=1, help="embedded mode: alternations of its two sides")
+    parser.add_argument("--idle-seconds", type=float, default=30.0, help="embedded mode: idle CPU measured over")
+    parser.add_argument("--sides", nargs="+", choices=list(EMBEDDED_SIDES), default=list(EMBEDDED_SIDES))
     args = parser.parse_args()
 
+    if "embedded" in args.modes:
+        print(f"bench/jobs.py, embedded mode: {args.jobs} jobs per scenario, sandbox command `true`, 2 worker threads")
+        run_embedded(args.jobs, args.rounds, args.idle_seconds, args.sides)
+    if "production" in args.modes:
+        run_production(args)
+
+
+def run_production(args: argparse.Namespace) -> None:
     ensure_database(os.environ["DATABASE_URL"])
     import django
 

@@ -222,6 +222,8 @@ if REDIS_URL:
 
 # Celery: Redis broker in production, in-memory broker + in-process worker thread otherwise.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "memory://")
+# memory://: kombu's in-memory transport with an event-driven wake-up instead of its 1 s poll (tasks/embedded.py).
+CELERY_BROKER_TRANSPORT = "tasks.embedded:Transport" if CELERY_BROKER_URL.startswith("memory://") else None
 CELERY_RESULT_BACKEND = None
 # pytest sets PYTEST_VERSION: tests start real worker processes of their own instead.
 CELERY_EMBEDDED_WORKER = env_bool(
