@@ -349,7 +349,8 @@ class Host:
                     self.say(f"{child.name} did not stop within {self.options.stop_timeout:g}s; killing it")
                     child.proc.kill()
                     child.proc.wait()
-        while self.selector.get_map():
+        deadline = time.monotonic() + 2  # what they wrote last; a pipe a grandchild still holds is not waited for
+        while self.selector.get_map() and time.monotonic() < deadline:
             self.pump(0.1)
         self.say("stopped")
 
