@@ -135,9 +135,12 @@ def test_the_host_refuses_the_embedded_mode():
 
 
 class StandIn(http.server.BaseHTTPRequestHandler):
-    """Answers every request with its server's port, and echoes the forwarded headers it got."""
+    """Answers every request with its server's port, and echoes the forwarded headers it got; answers its health
+    check (the log-in page) after `server.check_delay` seconds."""
 
     def do_GET(self) -> None:
+        if self.path == "/accounts/login/":
+            time.sleep(getattr(self.server, "check_delay", 0))
         body = str(self.server.server_address[1]).encode()
         self.send_response(200)
         for name in ("X-Forwarded-For", "X-Forwarded-Proto"):
@@ -258,6 +261,30 @@ def test_only_the_rooms_of_a_failed_process_move_and_they_come_back(stand_ins, t
         }
         stand_ins.start(failed)
         wait_for(lambda: placement(base, "/ws/yjs/", IDS) == before, "the process's rooms never came back")
+
+
+def proxy_status(runtime_dir: Path) -> dict[str, str]:
+    """HAProxy's view of each process in the documents backend (`show stat` on the admin socket)."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(str(runtime_dir / "haproxy.sock"))
+        sock.sendall(b"show stat\n")
+        data = b"".join(iter(lambda: sock.recv(65536), b"")).decode()
+    header, *rows = [line for line in data.splitlines() if line]
+    names = header.lstrip("# ").split(",")
+    stats = [dict(zip(names, row.split(","), strict=False)) for row in rows]
+    return {s["svname"]: s["status"] for s in stats if s["pxname"] == "documents" and s["svname"].startswith("web")}
+
+
+def test_a_busy_process_that_answers_its_checks_late_keeps_its_rooms(stand_ins, tmp_path):
+    with proxy_in_front_of(stand_ins.ports, tmp_path) as base:
+        before = placement(base, "/ws/yjs/", IDS)
+        busy = stand_ins.ports[0]
+        stand_ins.servers[busy].check_delay = 2.5  # type: ignore[attr-defined]
+        time.sleep(6)  # six check intervals
+        assert proxy_status(tmp_path)[f"web-{busy}"].startswith("UP")
+        assert placement(base, "/ws/yjs/", IDS) == before
 
 
 def test_pages_are_spread_over_every_process(stand_ins, tmp_path):
