@@ -8,12 +8,18 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/sparkroom
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/5
+WEB_PROCESSES ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: run test setup lock frontend migrate lint format bench worker clean
+.PHONY: run serve-host test setup lock frontend migrate lint format bench worker clean
 
 run: setup migrate
 	bash scripts/ensure_bubblewrap.sh
 	$(BIN)/python -m workspace.serve -b $(HOST) -p $(PORT)
+
+# Production topology on one host (needs DATABASE_URL, REDIS_URL, SECRET_KEY): HAProxy on $(HOST):$(PORT) in front
+# of WEB_PROCESSES web processes, and a Celery worker; installs HAProxy if missing. Ctrl+C stops everything.
+serve-host: setup
+	$(BIN)/python -m workspace.host --web-processes $(WEB_PROCESSES) --bind $(HOST) --port $(PORT)
 
 setup: $(STAMP) frontend
 
@@ -57,6 +63,7 @@ test: setup
 	bash scripts/ensure_services.sh
 	bash scripts/ensure_chromium.sh
 	bash scripts/ensure_bubblewrap.sh
+	bash scripts/ensure_proxy.sh
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))') \
 		$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)

@@ -7,9 +7,17 @@ Targets, in one run, under the same load (bench/collab_loadgen.py processes, asy
   round-robin to the two ports (there is no load balancer);
 - embedded (with --embedded): one Daphne process on SQLite + the in-memory channel layer;
 - reference: y-websocket 1.5.4's bin/server.js (yjs 13, in-memory, no persistence).
-Prints p50/p99 end-to-end edit latency (until every other client of the doc has the keystroke), CPU of the server
-process tree and of the load generator, and the p99 ratio; with --gc-pauses also the garbage collector's pauses
-in each Sparkroom server during the measured window. Everything it starts is stopped when it ends.
+Prints p50/p99 end-to-end edit latency (until every other client of the doc has the keystroke), the delivered
+throughput (edits that reached every other client of their doc inside the measured window, per second), CPU of the
+server process tree and of the load generator, and the p99 ratio; with --gc-pauses also the garbage collector's
+pauses in each Sparkroom server during the measured window. Everything it starts is stopped when it ends.
+
+With --topology it compares instead, under the same load in one run: one Sparkroom process with its clients
+connected directly, --daphne-procs processes behind HAProxy with the single-host configuration
+(deploy/haproxy.cfg.template as workspace.host renders it: every client of a document on one process), and the
+reference; --rounds N repeats the three, alternating their order, and prints the medians:
+
+    python bench/collab.py --topology --docs 20 --clients 10 --rate 2 --rounds 3
 """
 
 from __future__ import annotations
@@ -18,12 +26,15 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -126,6 +137,35 @@ def reference_server():
         yield proc, f"ws://127.0.0.1:{port}"
 
 
+@contextmanager
+def haproxy_in_front(ports: list[int]):
+    """HAProxy with the single-host configuration (workspace.host.render_config) in front of web processes."""
+    sys.path.insert(0, str(ROOT))
+    from workspace.host import TEMPLATE, render_config
+
+    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    if not os.path.exists(haproxy):
+        raise SystemExit("--topology needs HAProxy: run scripts/ensure_proxy.sh")
+    port = free_port()
+    runtime_dir = Path(tempfile.mkdtemp(prefix="sparkroom-bench-proxy-"))
+    config = runtime_dir / "haproxy.cfg"
+    servers = {"web": ports}
+    config.write_text(
+        render_config(
+            TEMPLATE.read_text(),
+            listen=f"127.0.0.1:{port}",
+            runtime_dir=runtime_dir,
+            check_host="127.0.0.1",
+            servers=servers,
+        )
+    )
+    try:
+        with process([haproxy, "-W", "-db", "-f", str(config)], dict(os.environ), port) as proc:
+            yield proc, f"ws://127.0.0.1:{port}/ws/yjs"
+    finally:
+        shutil.rmtree(runtime_dir, ignore_errors=True)
+
+
 def prepare_documents(db_url: str, docs: int) -> list[tuple[int, str]]:
     """Migrate the bench database, create a user, a workspace and `docs` files; (file id, token) for each."""
     sys.path.insert(0, str(ROOT))
@@ -175,8 +215,16 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-def run_load(doc_urls: list[list[str]], servers: list[subprocess.Popen], args, backing: tuple[str, ...]) -> dict:
-    """Start the load generator processes, run one measured window, return the aggregated figures."""
+def run_load(
+    doc_urls: list[list[str]],
+    servers: list[subprocess.Popen],
+    args,
+    backing: tuple[str, ...],
+    on_ready: Callable[[], None] | None = None,
+) -> dict:
+    """Start the load generator processes, run one measured window, return the aggregated figures.
+
+    `on_ready` runs once every client is connected, before the typing starts."""
     shards = [doc_urls[i :: args.loadgen_procs] for i in range(args.loadgen_procs)]
     job = {"rate": args.rate, "warmup": args.warmup, "duration": args.duration, "drain": args.drain}
     gens = []
@@ -192,6 +240,8 @@ def run_load(doc_urls: list[list[str]], servers: list[subprocess.Popen], args, b
             line = gen.stdout.readline()
             if line.strip() != "READY":
                 raise RuntimeError(f"load generator failed to connect: {line!r}")
+        if on_ready is not None:
+            on_ready()
         server_procs = [psutil.Process(s.pid) for s in servers]
         cpu_servers, cpu_backing, started = tree_cpu(server_procs), named_cpu(backing) if backing else 0.0, time.time()
         for gen in gens:
@@ -215,6 +265,7 @@ def run_load(doc_urls: list[list[str]], servers: list[subprocess.Popen], args, b
         "edits": measured,
         "delivered": len(latencies),
         "incomplete": sum(r["incomplete"] for r in results),
+        "throughput": sum(r["completed_in_window"] for r in results) / args.duration,
         "server_cpu": 100 * server_cpu / wall,
         "backing_cpu": 100 * backing_cpu / wall,
         "loadgen_cpu": 100 * sum(r["cpu_seconds"] for r in results) / wall,
@@ -239,7 +290,8 @@ def client_urls(bases: list[str], files: list[tuple[int, str]], clients: int, wi
 def report(name: str, figures: dict) -> None:
     print(
         f"{name:<22} p50 {figures['p50']:8.1f} ms  p99 {figures['p99']:8.1f} ms  max {figures['max']:8.1f} ms  "
-        f"edits {figures['edits']:6d} (incomplete {figures['incomplete']})  server CPU {figures['server_cpu']:5.0f}%  "
+        f"edits {figures['edits']:6d} (incomplete {figures['incomplete']})  delivered {figures['throughput']:7.1f}/s  "
+        f"server CPU {figures['server_cpu']:5.0f}%  "
         f"Redis+PG CPU {figures['backing_cpu']:4.0f}%  load-gen CPU {figures['loadgen_cpu']:4.0f}%",
         flush=True,
     )
@@ -268,6 +320,13 @@ def main() -> None:
     )
     parser.add_argument("--only", choices=["sparkroom", "reference", "embedded"], action="append")
     parser.add_argument(
+        "--topology",
+        action="store_true",
+        help="compare 1 process direct, --daphne-procs processes behind HAProxy (deploy/haproxy.cfg.template) and the "
+        "reference under the same load (pubsub layer)",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="with --topology: repeat, alternating the order")
+    parser.add_argument(
         "--gc-pauses",
         action="store_true",
         help="time every garbage-collector pause in the Sparkroom servers (bench/serve_gc_logged.py) and print "
@@ -287,9 +346,12 @@ def main() -> None:
     print(
         f"{args.docs} docs x {args.clients} clients, {args.rate:g} keys/s each "
         f"({args.docs * args.clients * args.rate:g} edits/s), {args.duration:g}s measured "
-        f"after {args.warmup:g}s warm-up; {os.cpu_count()} cores",
+        f"after {args.warmup:g}s warm-up; {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}",
         flush=True,
     )
+    if args.topology:
+        run_topology(args)
+        return
     results = {}
     if "sparkroom" in targets:
         ensure_database(args.db_url)
@@ -326,6 +388,66 @@ def main() -> None:
             if name != "reference":
                 ratio = results[name]["p99"] / results["reference"]["p99"]
                 print(f"p99 ratio {name}/reference: {ratio:.2f}x", flush=True)
+
+
+def run_topology(args) -> None:
+    """One process direct, N behind the proxy, the reference: same load, alternating order, medians at the end."""
+    ensure_database(args.db_url)
+    env = sparkroom_env(args.db_url, args.redis_url)
+    proxied = f"{args.daphne_procs}p behind HAProxy"
+    names = ["1p direct", proxied, "reference"]
+    results: dict[str, list[dict]] = {name: [] for name in names}
+
+    def direct() -> dict:
+        files = prepare_documents(args.db_url, args.docs)
+        with daphne(env) as (proc, url):
+            return run_load(client_urls([url], files, args.clients, True), [proc], args, ("redis-server", "postgres"))
+
+    def behind_proxy() -> dict:
+        files = prepare_documents(args.db_url, args.docs)
+        with ExitStack() as stack:
+            servers = [stack.enter_context(daphne(env)) for _ in range(args.daphne_procs)]
+            ports = [int(url.rsplit(":", 1)[1].split("/", 1)[0]) for _, url in servers]
+            proxy, url = stack.enter_context(haproxy_in_front(ports))
+            split: list[int] = []
+
+            def count_clients() -> None:  # how the proxy spread the clients over the processes
+                for (proc, _), port in zip(servers, ports, strict=True):
+                    sockets = psutil.Process(proc.pid).net_connections(kind="tcp")
+                    split.append(sum(1 for c in sockets if c.status == "ESTABLISHED" and c.laddr.port == port))
+
+            procs = [proc for proc, _ in servers] + [proxy]
+            urls = client_urls([url], files, args.clients, True)
+            figures = run_load(urls, procs, args, ("redis-server", "postgres"), on_ready=count_clients)
+        figures["split"] = split
+        return figures
+
+    def reference() -> dict:
+        with reference_server() as (proc, base):
+            files = [(100_000 + i, "") for i in range(args.docs)]
+            return run_load(client_urls([base], files, args.clients, False), [proc], args, ())
+
+    runs = {"1p direct": direct, proxied: behind_proxy, "reference": reference}
+    for index in range(args.rounds):
+        for name in names if index % 2 == 0 else names[::-1]:
+            figures = runs[name]()
+            results[name].append(figures)
+            report(name, figures)
+            if "split" in figures:
+                print(f"  clients per process (behind the proxy): {figures['split']}", flush=True)
+        drop_queued_tasks(args.redis_url)
+    print(f"medians over {args.rounds} round(s), load average now {os.getloadavg()[0]:.2f}:", flush=True)
+    medians = {}
+    for name in names:
+        medians[name] = {key: statistics.median(r[key] for r in results[name]) for key in ("p50", "p99", "throughput")}
+        m = medians[name]
+        print(f"  {name:<22} p50 {m['p50']:7.1f} ms  p99 {m['p99']:7.1f} ms  delivered {m['throughput']:7.1f}/s")
+    direct_m, proxy_m = medians["1p direct"], medians[proxied]
+    print(
+        f"  {proxied} / 1p direct: p99 {proxy_m['p99'] / direct_m['p99']:.2f}x, "
+        f"delivered {proxy_m['throughput'] / direct_m['throughput']:.2f}x",
+        flush=True,
+    )
 
 
 def gc_log_paths(enabled: bool, count: int) -> list[Path | None]:

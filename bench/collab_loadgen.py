@@ -1,7 +1,8 @@
 """Load generator process for bench/collab.py: y-websocket clients typing into shared documents.
 
 Reads a JSON job on stdin's first line ({"docs": [[url, ...], ...], "rate", "warmup", "duration"}), connects
-every client, prints READY, waits for a GO line, types, then prints one JSON result line.
+every client, prints READY, waits for a GO line, types, then prints one JSON result line (latencies, and how
+many edits reached all their receivers inside the measured window: the delivered throughput).
 
 Each client owns a pycrdt doc and types one character per keystroke. An edit is identified by the (client id,
 clock) of the first struct in the update header, which both servers keep when they fan out; its latency is the
@@ -100,6 +101,7 @@ class LoadGen:
         self.measure_from = float("inf")
         self.stop_at = float("inf")
         self.errors: list[str] = []
+        self.completed_in_window = 0  # edits whose last delivery fell inside the measured window (throughput)
 
     async def client(self, url: str, peers: int, ready: asyncio.Event, go: asyncio.Event) -> None:
         doc = Doc()
@@ -157,6 +159,8 @@ class LoadGen:
             edit.waiting -= 1
             if edit.waiting == 0:
                 del self.pending[(client, clock)]
+                if self.measure_from <= now < self.stop_at:
+                    self.completed_in_window += 1
                 if edit.measured:
                     self.latencies.append((now - edit.sent_at) * 1000)
 
@@ -194,6 +198,7 @@ class LoadGen:
             "sent": self.sent,
             "measured_sent": measured_sent,
             "incomplete": sum(1 for e in self.pending.values() if e.measured),
+            "completed_in_window": self.completed_in_window,
             "cpu_seconds": busy,
             "wall_seconds": time.monotonic() - now,
             "errors": self.errors[:5],
