@@ -21,7 +21,7 @@ PACKAGES = ("workspace", "tasks")
 
 # Bottom to top. A module is in the app of the longest package listed that contains it.
 LAYERS: dict[str, int] = {
-    "workspace": 0,  # shared helpers: the top-level modules (broadcast, llm, futures, pubsub_layer, settings, ...)
+    "workspace": 0,  # shared helpers: the top-level modules (broadcast, bus, llm, futures, settings, ...)
     "workspace.accounts": 1,
     "workspace.projects": 1,
     "workspace.collab": 2,

@@ -38,8 +38,9 @@ from tests.helpers import make_member, make_user
 from tests.live import ROOT, child_env, free_port
 from tests.ywebsockets import provider_client, room_url, wait_until
 from workspace.collab import store
+from workspace.collab.files import create_file_with_text
 from workspace.projects.models import Role
-from workspace.projects.services import create_file, create_workspace
+from workspace.projects.services import create_workspace
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 
@@ -160,7 +161,7 @@ def team(db):
     owner, editor = make_user("alice"), make_user("bob")
     workspace = create_workspace(owner, "Team")
     make_member(workspace, editor, Role.EDITOR)
-    node = create_file(workspace, "src/main.py", content=ORIGINAL)
+    node = create_file_with_text(workspace, "src/main.py", ORIGINAL)
     return workspace, node
 
 
@@ -193,7 +194,7 @@ def test_two_browsers_through_the_proxy_edit_one_file_served_by_one_process(team
 @pytest.fixture
 def many_files(db, user):
     workspace = create_workspace(user, "Many")
-    return [create_file(workspace, f"f{i}.py", content="").id for i in range(16)]
+    return [create_file_with_text(workspace, f"f{i}.py").id for i in range(16)]
 
 
 async def test_every_client_of_a_file_reaches_the_process_its_room_hashes_to(host, many_files, user):

@@ -19,7 +19,7 @@ from tests.helpers import login_session_key, make_member, make_user
 from tests.wsjson import WorkspaceClient, joined
 from workspace.broadcast import broadcast_to_workspace
 from workspace.collab.access import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
-from workspace.realtime import consumers
+from workspace.projects import guard
 from workspace.realtime.handlers import HANDLERS, register
 from workspace.realtime.inbound import nesting_exceeds
 from workspace.realtime.models import Presence
@@ -159,7 +159,7 @@ async def test_an_exception_while_handling_a_message_gets_an_error_reply_and_kee
     alice = await joined(workspace, user)
     bob = await joined(workspace, other_user)
     await bob.wait_for(lambda m: m["type"] == "presence" and online_usernames(m) == ["alice", "bob"])
-    real_role_of = consumers.role_of
+    real_role_of = guard.role_of
     failures = iter([RuntimeError("database went away")])
 
     def role_of_failing_once(*args):
@@ -167,7 +167,7 @@ async def test_an_exception_while_handling_a_message_gets_an_error_reply_and_kee
             raise failure
         return real_role_of(*args)
 
-    monkeypatch.setattr(consumers, "role_of", role_of_failing_once)
+    monkeypatch.setattr(guard, "role_of", role_of_failing_once)
     reply = await alice.request({"type": "presence.ping"})
     assert reply["type"] == "error" and reply["message"] == "internal error"
     assert (await alice.request({"type": "presence.ping"}))["type"] == "presence.ping.ok"

@@ -85,7 +85,7 @@ async def silent_room(processes, text: str) -> Process:
     return a
 
 
-def hold_back_hellos(room: Room) -> asyncio.Event:
+async def hold_back_hellos(room: Room) -> asyncio.Event:
     """The room handles no hello until the returned event is set (its other messages go on)."""
     may_pass = asyncio.Event()
     handle = room.peers.on_message
@@ -102,7 +102,9 @@ def hold_back_hellos(room: Room) -> asyncio.Event:
         for message in held:
             handle(message)
 
-    room.peers.on_message = held_back
+    # The bus calls the handler the room subscribed with: swap it for the holding one.
+    await room.peers.bus.subscribe(room.peers.topic, held_back)
+    await room.peers.bus.unsubscribe(room.peers.topic, handle)
     asyncio.get_running_loop().create_task(release_when_set())
     return may_pass
 
@@ -145,7 +147,7 @@ async def test_a_process_joining_later_gets_an_update_its_peer_did_not_publish_a
     a = await silent_room(processes, "one ")
 
     # Hold back a's handling of hellos, so that a commits an update after b loaded but before a learns of b.
-    hello_may_pass = hold_back_hellos(a.room)
+    hello_may_pass = await hold_back_hellos(a.room)
     b = processes("b")
     await b.room.open()
     assert b.text() == "one "
@@ -223,7 +225,7 @@ async def test_a_spark_session_in_another_process_gets_what_a_silent_room_skippe
 
     a = await silent_room(processes, "before ")
 
-    hello_may_pass = hold_back_hellos(a.room)
+    hello_may_pass = await hold_back_hellos(a.room)
     session_process = processes("spark")  # its bus stands for the other process's
     monkeypatch.setattr(peers, "get_bus", lambda: session_process.bus)
     session = streamer.SparkSession(request_id=1, file_id=FILE_ID)

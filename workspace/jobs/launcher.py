@@ -219,10 +219,11 @@ class ProcessWatch:
         self.last_pid = newest_pid()  # the probe took pids
         return full
 
-    def full_after_exit(self, seconds: float) -> bool:
-        """Whether what the command left behind filled the limit, with the slot of its ended first process."""
+    def full_after_exit(self, seconds: float, spare: int = 1) -> bool:
+        """Whether what the command left behind filled the limit, with the slot of its ended first process (and,
+        with a larger `spare`, the slot a probe of this watcher may have held when the command's fork failed)."""
         deadline = time.monotonic() + seconds
-        while not self.full(spare=1):
+        while not self.full(spare=spare):
             if not self.busy or time.monotonic() > deadline:
                 return False
             time.sleep(BUSY_POLL_MS / 1000)
@@ -290,7 +291,9 @@ def run(config: dict) -> dict:
         elif processes.full():
             limit = "processes"
     # What the command left running (double-forked, setsid) may be what fills a limit: look before killing it.
-    if not limit and processes.full_after_exit(EXIT_LOOK_SECONDS):
+    # A command that failed may have failed because a probe of this watcher held the last slot for a moment.
+    failed = status is not None and status != 0
+    if not limit and processes.full_after_exit(EXIT_LOOK_SECONDS, spare=2 if failed else 1):
         limit = "processes"
     kill_the_rest()
     if not limit and disk_full(scratch, max_files):
