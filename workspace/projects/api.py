@@ -26,9 +26,12 @@ class RenameIn(Schema):
 
 class WorkspaceIn(Schema):
     name: str
+    # True: no README.md is created (a workspace made to import a project into).
+    empty: bool = False
 
 
-def _require(request, workspace_id: int, minimum: str) -> str:
+def require_role_or_404(request, workspace_id: int, minimum: str) -> str:
+    """The caller's role, at least `minimum`; 404 for non-members (ids of other workspaces reveal nothing)."""
     try:
         return services.require_role(request.user, workspace_id, minimum)
     except services.PermissionDenied as exc:
@@ -38,12 +41,12 @@ def _require(request, workspace_id: int, minimum: str) -> str:
         raise HttpError(403, str(exc)) from exc
 
 
-def _file_for(request, file_id: int, minimum: str) -> FileNode:
+def file_or_404(request, file_id: int, minimum: str) -> FileNode:
     node = FileNode.objects.filter(id=file_id).first()
     # A file of a workspace you are not in answers exactly as a missing one does.
     if node is None or services.role_of(request.user, node.workspace_id) is None:
         raise HttpError(404, "file not found")
-    _require(request, node.workspace_id, minimum)
+    require_role_or_404(request, node.workspace_id, minimum)
     return node
 
 
@@ -58,7 +61,7 @@ def list_workspaces(request):
 @router.post("/workspaces")
 def create_workspace(request, payload: WorkspaceIn):
     try:
-        workspace = services.create_workspace(request.user, payload.name)
+        workspace = services.create_workspace(request.user, payload.name, readme=not payload.empty)
     except services.FileTreeError as exc:
         raise HttpError(400, str(exc)) from exc
     return {"id": workspace.id, "name": workspace.name, "role": Role.OWNER}
@@ -66,13 +69,13 @@ def create_workspace(request, payload: WorkspaceIn):
 
 @router.get("/workspaces/{workspace_id}/files")
 def list_files(request, workspace_id: int):
-    _require(request, workspace_id, Role.VIEWER)
+    require_role_or_404(request, workspace_id, Role.VIEWER)
     return services.file_tree(workspace_id)
 
 
 @router.post("/workspaces/{workspace_id}/files")
 def create_file(request, workspace_id: int, payload: FileIn):
-    _require(request, workspace_id, Role.EDITOR)
+    require_role_or_404(request, workspace_id, Role.EDITOR)
     workspace = services.Workspace.objects.get(id=workspace_id)
     try:
         node = services.create_file(workspace, payload.path, is_folder=payload.is_folder, content=payload.content)
@@ -84,7 +87,7 @@ def create_file(request, workspace_id: int, payload: FileIn):
 
 @router.patch("/files/{file_id}")
 def rename_file(request, file_id: int, payload: RenameIn):
-    node = _file_for(request, file_id, Role.EDITOR)
+    node = file_or_404(request, file_id, Role.EDITOR)
     try:
         node = services.rename_file(node, payload.path)
     except services.FileTreeError as exc:
@@ -95,7 +98,7 @@ def rename_file(request, file_id: int, payload: RenameIn):
 
 @router.delete("/files/{file_id}")
 def delete_file(request, file_id: int):
-    node = _file_for(request, file_id, Role.EDITOR)
+    node = file_or_404(request, file_id, Role.EDITOR)
     workspace_id = node.workspace_id
     count = services.delete_file(node)
     services.notify_tree_changed(workspace_id)
@@ -104,14 +107,18 @@ def delete_file(request, file_id: int):
 
 @router.get("/files/{file_id}/text")
 def file_text(request, file_id: int):
-    node = _file_for(request, file_id, Role.VIEWER)
+    node = file_or_404(request, file_id, Role.VIEWER)
+    if node.is_folder:
+        raise HttpError(400, f"{node.path} is a folder")
+    if not node.is_live_text:
+        raise HttpError(415, f"{node.path} is a stored {node.kind} file, not a live document: download it instead")
     return {"id": node.id, "path": node.path, "text": store.load_text(node.id)}
 
 
 @router.post("/files/{file_id}/token")
 def room_token(request, file_id: int):
     """A short-lived token for joining the file's y-websocket room from a non-browser client."""
-    node = _file_for(request, file_id, Role.VIEWER)
+    node = file_or_404(request, file_id, Role.VIEWER)
     scheme = "wss" if request.is_secure() else "ws"
     return {
         "token": issue_token(request.user.id, node.id),
