@@ -381,3 +381,49 @@ def test_zip_entries_whose_data_lies_about_their_size_fail_the_import(user, work
     job = import_archive(user, workspace, bytes(data))
     assert job.status == ImportStatus.FAILED and "cannot be read" in job.error
     assert not FileNode.objects.filter(workspace=workspace).exists()
+
+
+# --- dead workers -------------------------------------------------------------------------------------------------
+
+
+def _died_half_way(user, workspace, attempts: int, settings) -> ImportJob:
+    """An import whose worker wrote one file, then stopped writing its heartbeat."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    job = importer.create_archive_import(user, workspace.id, SimpleUploadedFile("p.zip", zip_bytes({"a.py": b"a\n"})))
+    half = create_file(workspace, f"half-{attempts}.py", content="written by the dead worker\n")
+    stale = timezone.now() - timedelta(seconds=2 * settings.REPOS_IMPORT_STALE_SECONDS)
+    ImportJob.objects.filter(id=job.id).update(
+        status=ImportStatus.RUNNING, attempts=attempts, heartbeat_at=stale, created_ids=[half.id]
+    )
+    return ImportJob.objects.get(id=job.id)
+
+
+def test_an_import_whose_worker_died_is_sent_again_and_starts_over_cleanly(user, workspace, settings):
+    job = _died_half_way(user, workspace, 1, settings)
+    sent: list[int] = []
+    assert importer.reap_stale_imports(sent.append) == [(job.id, "requeued")] and sent == [job.id]
+    assert importer.run_import(job.id) == "succeeded"
+    assert files_only(tree_contents(workspace.id)) == {"a.py": b"a\n"}, "the dead attempt's file is gone"
+    assert ImportJob.objects.get(id=job.id).attempts == 2
+
+
+def test_an_import_whose_worker_died_twice_fails_and_keeps_nothing(user, workspace, settings):
+    job = _died_half_way(user, workspace, 2, settings)
+    assert importer.reap_stale_imports(lambda import_id: pytest.fail("not sent again")) == [(job.id, "failed")]
+    job.refresh_from_db()
+    assert job.status == ImportStatus.FAILED
+    assert job.error == "The worker running this import stopped (killed or crashed) 2 times."
+    assert not FileNode.objects.filter(workspace=workspace).exists()
+    assert not (importer.uploads_dir() / job.upload).exists()
+
+
+def test_a_running_import_with_a_live_worker_is_left_alone(user, workspace):
+    from django.utils import timezone
+
+    job = importer.create_archive_import(user, workspace.id, SimpleUploadedFile("p.zip", zip_bytes({"a.py": b"a"})))
+    ImportJob.objects.filter(id=job.id).update(status=ImportStatus.RUNNING, attempts=1, heartbeat_at=timezone.now())
+    assert importer.run_import(job.id) == "not claimed"
+    assert importer.reap_stale_imports(lambda import_id: pytest.fail("not sent again")) == []
