@@ -320,6 +320,31 @@ def test_upload_through_the_api_queues_one_import_and_reports_it(user, workspace
     assert not (importer.uploads_dir() / f"import-{body['id']}").exists(), "the upload is removed afterwards"
 
 
+def test_an_archive_sent_as_the_body_imports_like_a_multipart_one(user, workspace):
+    response = api(user).post(
+        f"/api/workspaces/{workspace.id}/import?name=p.tar.gz&into=vendor",
+        tar_bytes(PROJECT),
+        content_type="application/gzip",
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["name"] == "p.tar.gz" and response.json()["into"] == "vendor"
+    importer.run_import(response.json()["id"])
+    assert files_only(tree_contents(workspace.id)) == {f"vendor/{path}": data for path, data in IMPORTED.items()}
+
+
+def test_a_body_over_the_archive_limit_is_refused_while_it_is_read(user, workspace, settings):
+    settings.REPOS_MAX_ARCHIVE_BYTES = 1000
+    client = api(user)
+    url = f"/api/workspaces/{workspace.id}/import"
+    too_big = client.post(url, b"PK\x03\x04" + bytes(5000), content_type="application/zip")
+    assert too_big.status_code == 413
+    # A body whose Content-Length understates it is cut at the limit all the same.
+    stream = io.BytesIO(b"PK\x03\x04" + bytes(5000))
+    with pytest.raises(importer.ArchiveTooLarge):
+        importer.create_archive_import_from_body(user, workspace.id, stream, 10, name="a.zip")
+    assert not ImportJob.objects.exists() and not list(importer.uploads_dir().iterdir())
+
+
 def test_running_an_import_twice_imports_once(user, workspace):
     job = import_archive(user, workspace, zip_bytes({"a.py": b"a\n"}))
     assert importer.run_import(job.id) == "not claimed"
@@ -354,7 +379,7 @@ def test_the_import_route_is_in_the_openapi_schema_with_both_bodies():
 
     operation = ninja_api.get_openapi_schema()["paths"]["/api/workspaces/{workspace_id}/import"]["post"]
     content = operation["requestBody"]["content"]
-    assert set(content) == {"multipart/form-data", "application/json"}
+    assert {"multipart/form-data", "application/json", "application/zip", "application/x-tar"} <= set(content)
     assert "git_url" in content["application/json"]["schema"]["properties"]
     assert content["multipart/form-data"]["schema"]["required"] == ["archive"]
 

@@ -31,6 +31,7 @@ from workspace.repos.blobs import is_compressed
 from workspace.repos.models import Blob
 
 CHUNK_BYTES = 256 * 1024
+ROW_CHUNK = 200
 
 
 class ExportError(ValueError):
@@ -83,21 +84,20 @@ def take_snapshot(workspace_id: int, folder: str = "", name: str = "workspace") 
         # A document is its snapshot followed by every update with a larger id (collab.store.load_updates).
         parts: dict[int, list[bytes]] = {}
         after: dict[int, int] = {}
-        for file_id, data, last_id in DocState.objects.filter(file__in=text_nodes).values_list(
-            "file_id", "snapshot", "last_update_id"
-        ):
+        states = DocState.objects.filter(file__in=text_nodes).values_list("file_id", "snapshot", "last_update_id")
+        for file_id, data, last_id in states.iterator(chunk_size=ROW_CHUNK):
             parts[file_id] = [bytes(data)] if data else []
             after[file_id] = last_id
-        for file_id, update_id, data in (
-            DocUpdate.objects.filter(file__in=text_nodes).order_by("file_id", "id").values_list("file_id", "id", "data")
-        ):
+        updates = DocUpdate.objects.filter(file__in=text_nodes).order_by("file_id", "id")
+        # Chunks through a server-side cursor on PostgreSQL: the driver never buffers the whole result at once.
+        for file_id, update_id, data in updates.values_list("file_id", "id", "data").iterator(chunk_size=ROW_CHUNK):
             if update_id > after.get(file_id, 0):
                 parts.setdefault(file_id, []).append(bytes(data))
         for node_id, path, is_folder, kind in rows:
             if not is_folder and kind == FileKind.TEXT:
                 snapshot.documents[path] = parts.get(node_id, [])
         stored = nodes.filter(is_folder=False).exclude(kind=FileKind.TEXT)
-        for file_id, data in Blob.objects.filter(file__in=stored).values_list("file_id", "data"):
+        for file_id, data in Blob.objects.filter(file__in=stored).values_list("file_id", "data").iterator(ROW_CHUNK):
             snapshot.blobs[paths[file_id]] = bytes(data)
         for _, path, is_folder, kind in rows:  # a stored file whose bytes are missing exports empty
             if not is_folder and kind != FileKind.TEXT:

@@ -5,7 +5,7 @@
 (the archive, or the tree of a fresh bare clone: `git.py`), plans it (`plan.py`), reads the planned entries in
 the source's order and writes them in batches. A batch is one transaction: the nodes
 (`projects.services.create_files_bulk`), the live documents' initial text (through the collab store, one call
-site: `_initial_text`), the blobs, and the import's progress and created ids. So a batch is all or nothing, and
+site: `_initial_texts`), the blobs, and the import's progress and created ids. So a batch is all or nothing, and
 a failure (a limit passed half-way, a dead worker found by `reap_stale_imports`) removes exactly what the import
 created (`undo`). Progress goes to the row and to the workspace's browsers (`events.py`) after each batch and
 about every second of a clone. A clone ends by moving the bare repository into place and creating its
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import threading
 import time
@@ -24,6 +25,7 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
+from typing import BinaryIO
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -33,6 +35,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from workspace.collab import store
+from workspace.collab.ydoc import doc_text, new_doc
 from workspace.projects.models import FileKind, FileNode, Role, Workspace
 from workspace.projects.services import (
     FileTreeError,
@@ -103,23 +106,39 @@ def _check_into(workspace_id: int, into: str) -> str:
 def create_archive_import(
     user: AbstractBaseUser, workspace_id: int, upload: UploadedFile, *, into: str = ""
 ) -> ImportJob:
-    """Keep the uploaded archive for the worker and queue its import (sent once the transaction commits)."""
+    """Keep an uploaded archive (a multipart field) for the worker and queue its import."""
+    return _create_archive_import(
+        user, workspace_id, name=upload.name or "", size=upload.size, save=partial(_save_upload, upload), into=into
+    )
+
+
+def create_archive_import_from_body(
+    user: AbstractBaseUser, workspace_id: int, body: BinaryIO, size: int | None, *, name: str = "", into: str = ""
+) -> ImportJob:
+    """The same for an archive sent as the request body itself (`size`: its Content-Length, if any)."""
+    save = partial(_save_stream, body, settings.REPOS_MAX_ARCHIVE_BYTES)
+    return _create_archive_import(user, workspace_id, name=name, size=size or 0, save=save, into=into)
+
+
+def _create_archive_import(
+    user: AbstractBaseUser, workspace_id: int, *, name: str, size: int, save: Callable[[Path], None], into: str
+) -> ImportJob:
     require_role(user, workspace_id, Role.EDITOR)
     into = _check_into(workspace_id, into)
     limit = settings.REPOS_MAX_ARCHIVE_BYTES
-    if upload.size > limit:
-        raise ArchiveTooLarge(f"The archive is {upload.size} bytes; the limit is {limit} (REPOS_MAX_ARCHIVE_BYTES).")
+    if size > limit:
+        raise ArchiveTooLarge(f"The archive is {size} bytes; the limit is {limit} (REPOS_MAX_ARCHIVE_BYTES).")
     folder = uploads_dir()
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    name = os.path.basename((upload.name or "archive").replace("\\", "/"))[:255] or "archive"
+    name = os.path.basename((name or "archive").replace("\\", "/"))[:255] or "archive"
     saved: Path | None = None
     try:
         with transaction.atomic():
             job = ImportJob.objects.create(
                 workspace_id=workspace_id, user=user, source=ImportSource.ARCHIVE, name=name, into=into
             )
-            saved = folder / f"import-{job.id}"
-            _save_upload(upload, saved)
+            saved = folder / f"import-{job.id}-{secrets.token_hex(8)}"
+            save(saved)
             job.upload = saved.name
             job.save(update_fields=["upload"])
             transaction.on_commit(partial(_announce_and_enqueue, job.id))
@@ -141,6 +160,18 @@ def _save_upload(upload: UploadedFile, target: Path) -> None:
     with open(target, "xb") as handle:
         for chunk in upload.chunks(UPLOAD_CHUNK):
             handle.write(chunk)
+
+
+def _save_stream(body: BinaryIO, limit: int, target: Path) -> None:
+    written = 0
+    with open(target, "xb") as handle:
+        while chunk := body.read(UPLOAD_CHUNK):
+            written += len(chunk)
+            if written > limit:
+                raise ArchiveTooLarge(f"The archive is larger than {limit} bytes (REPOS_MAX_ARCHIVE_BYTES).")
+            handle.write(chunk)
+    if not written:
+        raise ImportRequestError("The request body is empty: send the archive.")
 
 
 def create_git_import(
@@ -435,13 +466,14 @@ class BatchWriter:
         job = self.job
         with transaction.atomic():
             created_folders, created = create_files_bulk(job.workspace_id, news, folders)
-            blobs = []
+            texts, blobs = [], []
             for node, (_, data, kind, text) in zip(created, items, strict=True):
                 if kind == FileKind.TEXT:
                     if text:
-                        _initial_text(node.id, text)
+                        texts.append((node.id, text))
                 else:
                     blobs.append(new_blob(node, data))
+            _initial_texts(texts)
             Blob.objects.bulk_create(blobs)
             job.created_ids = [*job.created_ids, *(n.id for n in created_folders), *(n.id for n in created)]
             job.files_done += len(created)
@@ -468,9 +500,13 @@ class BatchWriter:
         }
 
 
-def _initial_text(file_id: int, text: str) -> None:
-    """The one place an import gives a new file its text: the collab store's server-side write of a document."""
-    store.replace_text(file_id, text)
+def _initial_texts(items: list[tuple[int, str]]) -> None:
+    """The one place an import gives new files their text, each as the first update of its document in the
+    collab store (a new file has no state to read first, unlike `store.replace_text`)."""
+    for file_id, text in items:
+        doc = new_doc()
+        doc_text(doc).insert(0, text)
+        store.append_update(file_id, doc.get_update())
 
 
 # --- the end ------------------------------------------------------------------------------------------------------

@@ -129,12 +129,11 @@ class ReposPanel {
 
   async importArchive(file, label, into = '') {
     const target = await this.destination();
-    const form = new FormData();
-    form.append('archive', file, file.name);
-    if (into) form.append('into', into);
+    const query = new URLSearchParams({ name: file.name });
+    if (into) query.set('into', into);
     this.app.panels.show('repos');
     this.showProgress(0, `Uploading ${label}… 0%`, 'uploading');
-    const job = await upload(`/api/workspaces/${target.id}/import`, form, (fraction) =>
+    const job = await upload(`/api/workspaces/${target.id}/import?${query}`, file, (fraction) =>
       this.showProgress(fraction, `Uploading ${label}… ${Math.round(fraction * 100)}%`, 'uploading'),
     );
     this.follow(job, target);
