@@ -13,6 +13,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/5
 
 run: setup migrate
 	bash scripts/ensure_bubblewrap.sh
+	bash scripts/ensure_git.sh
 	$(BIN)/python -m workspace.serve -b $(HOST) -p $(PORT)
 
 setup: $(STAMP) frontend
@@ -48,6 +49,7 @@ test: setup
 	bash scripts/ensure_services.sh
 	bash scripts/ensure_chromium.sh
 	bash scripts/ensure_bubblewrap.sh
+	bash scripts/ensure_git.sh
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))') \
 		$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
@@ -58,6 +60,7 @@ bench: setup migrate
 	bash scripts/ensure_services.sh
 	$(BIN)/python bench/collab.py
 	$(BIN)/python bench/spark.py
+	$(BIN)/python bench/import.py
 	$(BIN)/python bench/jobs.py
 	$(BIN)/python bench/pycrdt_append.py
 
