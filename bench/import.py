@@ -127,11 +127,22 @@ class RssSampler:
 
         self.processes = {name: psutil.Process(pid) for name, pid in pids.items()}
         self.peaks = dict.fromkeys(pids, 0)
+        self.base = dict.fromkeys(pids, 0)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
     def reset(self) -> None:
-        self.peaks = dict.fromkeys(self.peaks, 0)
+        """Start a scenario: peaks from now on, and the resident memory it starts from (`base`)."""
+        self.base = {name: self._rss(process) for name, process in self.processes.items()}
+        self.peaks = dict(self.base)
+
+    @staticmethod
+    def _rss(process) -> int:
+        return max(member.memory_info().rss for member in [process, *process.children(recursive=True)])
+
+    def figures(self) -> dict[str, tuple[int, int]]:
+        """(peak, growth over the scenario's start) per process."""
+        return {name: (self.peaks[name], self.peaks[name] - self.base[name]) for name in self.peaks}
 
     def run(self) -> None:
         import psutil
@@ -139,8 +150,7 @@ class RssSampler:
         while not self.stop.wait(0.02):
             for name, process in self.processes.items():
                 try:
-                    members = [process, *process.children(recursive=True)]
-                    rss = max(member.memory_info().rss for member in members)
+                    rss = self._rss(process)
                 except psutil.Error:
                     continue
                 self.peaks[name] = max(self.peaks[name], rss)
@@ -273,7 +283,7 @@ def main() -> None:
         raise TimeoutError(f"import {import_id} did not finish")
 
     figures: dict[str, list[float]] = {k: [] for k in ("reference", "archive", "upload", "clone", "export", "zip")}
-    peaks: dict[str, list[tuple[int, int]]] = {"archive": [], "clone": [], "export": []}
+    peaks: dict[str, list[dict[str, tuple[int, int]]]] = {"archive": [], "clone": [], "export": []}
     windows: dict[str, list[tuple[float, float]]] = {"idle": [], "archive": [], "clone": []}
 
     with daphne_server() as base, celery_worker(concurrency=1):
@@ -327,7 +337,7 @@ def main() -> None:
             assert job.summary["imported"] == args.files, job.summary
             figures["archive"].append(job.finished_at.timestamp() - wall)
             windows["archive"].append((start, time.monotonic()))
-            peaks["archive"].append((sampler.peaks["web"], sampler.peaks["worker"]))
+            peaks["archive"].append(sampler.figures())
             archive_workspace = workspace_id
             idle()
 
@@ -340,7 +350,7 @@ def main() -> None:
             assert job.status == "succeeded", job.error
             figures["clone"].append(job.finished_at.timestamp() - wall)
             windows["clone"].append((start, time.monotonic()))
-            peaks["clone"].append((sampler.peaks["web"], sampler.peaks["worker"]))
+            peaks["clone"].append(sampler.figures())
             idle()
 
             sampler.reset()
@@ -351,7 +361,7 @@ def main() -> None:
                 for chunk in stream.iter_bytes(1024 * 1024):
                     size += len(chunk)
             figures["export"].append(time.monotonic() - start)
-            peaks["export"].append((sampler.peaks["web"], sampler.peaks["worker"]))
+            peaks["export"].append(sampler.figures())
             out = WORK / "reference.zip"
             out.unlink(missing_ok=True)
             start = time.monotonic()
@@ -375,19 +385,22 @@ def main() -> None:
     print()
     print(f"median of {args.rounds}:")
     print(f"  reference git clone --depth 1 + write   {median['reference']:6.2f} s")
+
+    def memory(kind: str, name: str) -> str:
+        peak = max(figures[name][0] for figures in peaks[kind]) / mib
+        growth = max(figures[name][1] for figures in peaks[kind]) / mib
+        return f"{name} {peak:.0f} MiB (+{growth:.0f})"
+
     for kind in ("archive", "clone"):
-        web = max(p[0] for p in peaks[kind]) / mib
-        worker = max(p[1] for p in peaks[kind]) / mib
         ratio = median[kind] / median["reference"]
         extra = f" (upload {median['upload']:.2f} s)" if kind == "archive" else ""
         print(
             f"  {kind:7} import                          {median[kind]:6.2f} s = {ratio:.2f}x the reference{extra};"
-            f" peak RSS web {web:.0f} MiB, worker {worker:.0f} MiB"
+            f" peak RSS {memory(kind, 'web')}, {memory(kind, 'worker')}"
         )
-    web = max(p[0] for p in peaks["export"]) / mib
     print(
         f"  export (GET …/archive)                  {median['export']:6.2f} s = {median['export'] / median['zip']:.2f}x"
-        f" zip -r ({median['zip']:.2f} s); peak RSS web {web:.0f} MiB"
+        f" zip -r ({median['zip']:.2f} s); peak RSS {memory('export', 'web')}"
     )
     print("keystroke round trip (typist -> Daphne -> observer), every 25 ms:")
     for kind, spans in windows.items():
