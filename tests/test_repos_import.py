@@ -452,3 +452,17 @@ def test_a_running_import_with_a_live_worker_is_left_alone(user, workspace):
     ImportJob.objects.filter(id=job.id).update(status=ImportStatus.RUNNING, attempts=1, heartbeat_at=timezone.now())
     assert importer.run_import(job.id) == "not claimed"
     assert importer.reap_stale_imports(lambda import_id: pytest.fail("not sent again")) == []
+
+
+@pytest.mark.parametrize("data", [zip_bytes({}), tar_bytes({}), tar_bytes({"only/": None, "folders/deep/": None})])
+def test_an_archive_without_files_imports_its_folders_and_nothing_else(user, workspace, data):
+    job = import_archive(user, workspace, data)
+    assert job.status == ImportStatus.SUCCEEDED, job.error
+    assert job.summary["imported"] == 0
+    assert files_only(tree_contents(workspace.id)) == {}
+
+
+def test_importing_into_a_path_that_is_a_file_is_refused_at_once(user, workspace):
+    create_file(workspace, "notes.txt", content="n\n")
+    with pytest.raises(importer.ImportRequestError, match="is a file: import into a folder"):
+        importer.create_archive_import(user, workspace.id, SimpleUploadedFile("a.zip", zip_bytes({})), into="notes.txt")
