@@ -14,6 +14,7 @@ WEB_PROCESSES ?= $(shell nproc 2>/dev/null || echo 2)
 
 run: setup migrate
 	bash scripts/ensure_bubblewrap.sh
+	bash scripts/ensure_git.sh
 	$(BIN)/python -m workspace.serve -b $(HOST) -p $(PORT)
 
 # Production topology on one host (needs DATABASE_URL, REDIS_URL, SECRET_KEY): HAProxy on $(HOST):$(PORT) in front
@@ -64,6 +65,7 @@ test: setup
 	bash scripts/ensure_chromium.sh
 	bash scripts/ensure_bubblewrap.sh
 	bash scripts/ensure_proxy.sh
+	bash scripts/ensure_git.sh
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))') \
 		$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
@@ -74,6 +76,7 @@ bench: setup migrate
 	bash scripts/ensure_services.sh
 	$(BIN)/python bench/collab.py
 	$(BIN)/python bench/spark.py
+	$(BIN)/python bench/import.py
 	$(BIN)/python bench/jobs.py
 	$(BIN)/python bench/pycrdt_append.py
 

@@ -14,7 +14,11 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["tasks"], related_name=None, force=True)
 app.conf.imports = [
     "tasks.collab",
-    *[m for m in ("tasks.deep", "tasks.spark", "tasks.history") if os.path.exists(m.replace(".", "/") + ".py")],
+    *[
+        m
+        for m in ("tasks.deep", "tasks.spark", "tasks.history", "tasks.repos")
+        if os.path.exists(m.replace(".", "/") + ".py")
+    ],
 ]
 
 

@@ -25,6 +25,7 @@ from workspace.collab.files import create_file_with_text
 from workspace.projects.models import Role, role_at_least
 from workspace.projects.services import create_workspace
 from workspace.realtime.handlers import HANDLERS
+from workspace.repos.models import ImportJob
 from workspace.teams import services as teams
 
 PUBLIC = "public"  # anyone, logged in or not
@@ -76,6 +77,13 @@ HTTP_MATRIX: dict[str, Http] = {
     "GET /api/jobs/{job_id}": Http(Role.VIEWER),
     "POST /api/jobs/{job_id}/cancel": Http(Role.EDITOR, ok=(200, 400)),
     "POST /api/jobs/{job_id}/apply": Http(Role.EDITOR, {"paths": None}, ok=(200, 400)),
+    # repositories: import (the https clone is only queued here), export, stored files; 415 = no preview of a text
+    "POST /api/workspaces/{workspace_id}/import": Http(Role.EDITOR, {"git_url": "https://example.invalid/x.git"}),
+    "GET /api/workspaces/{workspace_id}/imports": Http(Role.VIEWER),
+    "GET /api/imports/{import_id}": Http(Role.VIEWER),
+    "GET /api/workspaces/{workspace_id}/archive": Http(Role.VIEWER),
+    "GET /api/files/{file_id}/download": Http(Role.VIEWER),
+    "GET /api/files/{file_id}/preview": Http(Role.VIEWER, ok=(200, 415)),
     # spark
     "GET /api/spark/providers": Http(LOGIN),
     "GET /api/spark/requests": Http(Role.VIEWER, query=("workspace_id",)),
@@ -202,6 +210,7 @@ def build_world() -> World:
             "user_id": member.id,
             "invitation_id": teams.create_invitation(ws.id, user, Role.VIEWER).invitation.id,
             "token": teams.create_invitation(ws.id, user, Role.VIEWER, max_uses=100).token,
+            "import_id": ImportJob.objects.create(workspace=ws, user=user, source="git", name=f"{ws.name}.git").id,
         }
 
     return World(

@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "workspace.jobs": 3,
     "workspace.history": 3,
     "workspace.teams": 3,
+    "workspace.repos": 3,
 }
 EDGE_MODULES = frozenset(
     {"api", "views", "consumers", "handlers", "builtin_handlers", "urls", "routing", "asgi", "apps", "admin"}

@@ -134,7 +134,7 @@ INSTALLED_APPS = [
 # Feature apps are appended here so each stays self-contained.
 INSTALLED_APPS += [
     app
-    for app in ("workspace.spark", "workspace.jobs", "workspace.history", "workspace.teams")
+    for app in ("workspace.spark", "workspace.jobs", "workspace.history", "workspace.teams", "workspace.repos")
     if (BASE_DIR / app.replace(".", "/") / "apps.py").exists()
 ]
 
@@ -336,6 +336,25 @@ SANDBOX_DISK_LIMIT = env_int("SANDBOX_DISK_LIMIT", 256 * 1024 * 1024)
 SANDBOX_UID = env_int("SANDBOX_UID", 65534)
 SANDBOX_GID = env_int("SANDBOX_GID", 65534)
 # --- end Deep ---
+
+# --- Repositories: import (archives, folders, git clones), stored files (blobs), export (workspace/repos). ---
+# Bare repositories, their known_hosts files and uploads waiting for their import job live here: every web
+# process and worker must see the same directory (one machine, or a shared volume).
+REPOS_DATA_DIR = Path(os.environ.get("REPOS_DATA_DIR", SPARKROOM_DATA_DIR / "repos"))
+# Directories local paths / file:// URLs may be cloned from (comma-separated); none by default: no local clones.
+REPOS_LOCAL_ROOTS = [Path(root) for root in env_list("REPOS_LOCAL_ROOTS")]
+# Limits of one import: uploaded archive (or cloned pack) size, entries listed, bytes unpacked, one file's bytes
+# (a larger file is skipped), and the compression ratio past which an archive counts as a zip bomb.
+REPOS_MAX_ARCHIVE_BYTES = env_int("REPOS_MAX_ARCHIVE_BYTES", 256 * 1024 * 1024)
+REPOS_MAX_FILES = env_int("REPOS_MAX_FILES", 20000)
+REPOS_MAX_TOTAL_BYTES = env_int("REPOS_MAX_TOTAL_BYTES", 1024 * 1024 * 1024)
+REPOS_MAX_FILE_BYTES = env_int("REPOS_MAX_FILE_BYTES", 32 * 1024 * 1024)
+REPOS_MAX_COMPRESSION_RATIO = env_float("REPOS_MAX_COMPRESSION_RATIO", 100.0)
+# Wall-clock seconds one git command (a clone) may take.
+REPOS_GIT_TIMEOUT = env_float("REPOS_GIT_TIMEOUT", 600.0)
+# A running import whose worker wrote nothing for this long is taken as dead: retried once, then failed.
+REPOS_IMPORT_STALE_SECONDS = env_float("REPOS_IMPORT_STALE_SECONDS", 60.0)
+# --- end Repositories ---
 
 # --- History and teams. ---
 INVITE_DEFAULT_DAYS = env_int("INVITE_DEFAULT_DAYS", 7)

@@ -26,7 +26,8 @@ async function start() {
     newFolder: element('[data-testid="new-folder"]'),
   });
   window.sparkroom = app;
-  const first = config.openFileId ?? config.files.find((f) => !f.is_folder)?.id;
+  // Stored files (binary, read-only) are not documents: the first text file opens.
+  const first = config.openFileId ?? config.files.find((f) => !f.is_folder && (f.kind ?? 'text') === 'text')?.id;
   if (first != null) await app.openFile(first);
   installPlugins(app, plugins);
   window.sparkroomReady = true;

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 
 from workspace.collab.tokens import read_token
-from workspace.projects.models import FileNode, Membership
+from workspace.projects.models import FileKind, FileNode, Membership
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -19,6 +19,12 @@ CLOSE_TOO_BIG = 4413
 CLOSE_UNSUPPORTED = 4415
 # The file was deleted (no reconnect).
 CLOSE_GONE = 4410
+# The file is stored bytes (binary, or text too large to edit live), not a document (no reconnect).
+CLOSE_NOT_A_DOCUMENT = 4406
+NOT_A_DOCUMENT_REASONS = {
+    FileKind.BINARY: "not a text document: a binary file (download or preview it)",
+    FileKind.READONLY: "not a live document: a read-only file too large to edit (download it)",
+}
 # 45xx: reconnect and resync. The room was reset (an update could not be stored, or the room could not load).
 CLOSE_RESYNC = 4500
 # The client read too slowly: what was queued for it passed COLLAB_CLIENT_QUEUE_BYTES.
@@ -44,7 +50,7 @@ def resolve_access(user, file_id: int, token: str | None) -> RoomAccess:
         user = get_user_model().objects.filter(id=user_id, is_active=True).first()
     if user is None or not user.is_authenticated:
         return RoomAccess(None, "", None, None, CLOSE_UNAUTHENTICATED, "log in or pass ?token=")
-    node = FileNode.objects.filter(id=file_id, is_folder=False).only("id", "workspace_id").first()
+    node = FileNode.objects.filter(id=file_id, is_folder=False).only("id", "workspace_id", "kind").first()
     role = None
     if node is not None:
         role = (
@@ -53,6 +59,9 @@ def resolve_access(user, file_id: int, token: str | None) -> RoomAccess:
     if role is None:
         # A file of a workspace the user is not in closes exactly as a missing one: its id reveals nothing.
         return RoomAccess(user.id, user.username, None, None, CLOSE_NOT_FOUND, "no such file")
+    if node.kind != FileKind.TEXT:  # told to members only, so the kind of another workspace's file stays hidden
+        reason = NOT_A_DOCUMENT_REASONS.get(node.kind, "not a text document")
+        return RoomAccess(user.id, user.username, None, None, CLOSE_NOT_A_DOCUMENT, reason)
     return RoomAccess(user.id, user.username, node.workspace_id, role)
 
 

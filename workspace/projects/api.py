@@ -26,6 +26,8 @@ class RenameIn(Schema):
 
 class WorkspaceIn(Schema):
     name: str
+    # True: no README.md is created (a workspace made to import a project into).
+    empty: bool = False
 
 
 @router.get("/workspaces")
@@ -39,7 +41,7 @@ def list_workspaces(request):
 @router.post("/workspaces")
 def create_workspace(request, payload: WorkspaceIn):
     try:
-        workspace = services.create_workspace(request.user, payload.name)
+        workspace = services.create_workspace(request.user, payload.name, readme=not payload.empty)
     except services.FileTreeError as exc:
         raise HttpError(400, str(exc)) from exc
     return {"id": workspace.id, "name": workspace.name, "role": Role.OWNER}
@@ -86,6 +88,10 @@ def delete_file(request, file_id: int):
 @router.get("/files/{file_id}/text")
 def file_text(request, file_id: int):
     node = guard.api_file(request, file_id, Role.VIEWER)
+    if node.is_folder:
+        raise HttpError(400, f"{node.path} is a folder")
+    if not node.is_live_text:
+        raise HttpError(415, f"{node.path} is a stored {node.kind} file, not a live document: download it instead")
     return {"id": node.id, "path": node.path, "text": store.load_text(node.id)}
 
 

@@ -43,12 +43,23 @@ class Membership(models.Model):
         return f"{self.user} in {self.workspace} ({self.role})"
 
 
+class FileKind(models.TextChoices):
+    """What a file holds. Only text files are live CRDT documents; the others are stored bytes (a blob)."""
+
+    TEXT = "text", "Text (live document)"
+    BINARY = "binary", "Binary (stored as is)"
+    READONLY = "readonly", "Text too large to edit live (stored read-only)"
+
+
 class FileNode(models.Model):
     """A file or folder. `path` is the full slash-separated path inside the workspace."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="files")
     path = models.CharField(max_length=512)
     is_folder = models.BooleanField(default=False)
+    kind = models.CharField(max_length=8, choices=FileKind.choices, default=FileKind.TEXT)
+    # Bytes of a stored (binary or read-only) file; None for folders and live text documents.
+    size = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -62,6 +73,10 @@ class FileNode(models.Model):
     @property
     def name(self) -> str:
         return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def is_live_text(self) -> bool:
+        return not self.is_folder and self.kind == FileKind.TEXT
 
     @property
     def language(self) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -11,7 +13,7 @@ from django.db.models.functions import Substr
 from django.db.models.lookups import Exact
 
 from workspace.broadcast import broadcast_to_workspace
-from workspace.projects.models import FileNode, Membership, Role, Workspace
+from workspace.projects.models import FileKind, FileNode, Membership, Role, Workspace
 
 MAX_PATH_LENGTH = 512  # characters: FileNode.path's column
 # Bytes, as file systems count them: a name longer than NAME_MAX (255 on Linux file systems) cannot be written
@@ -25,14 +27,16 @@ class FileTreeError(ValueError):
     """A file operation that cannot be done, with a message fit for the user."""
 
 
-def create_workspace(user: AbstractBaseUser, name: str) -> Workspace:
+def create_workspace(user: AbstractBaseUser, name: str, *, readme: bool = True) -> Workspace:
+    """A new workspace owned by `user`; with an empty README.md unless `readme` is False (e.g. to import into)."""
     name = name.strip()
     if not name:
         raise FileTreeError("A workspace needs a name.")
     with transaction.atomic():
         workspace = Workspace.objects.create(name=name[:120], created_by=user)
         Membership.objects.create(workspace=workspace, user=user, role=Role.OWNER)
-        create_file(workspace, "README.md")
+        if readme:
+            create_file(workspace, "README.md")
     return workspace
 
 
@@ -122,6 +126,53 @@ def rename_file(node: FileNode, new_path: str) -> FileNode:
     return node
 
 
+@dataclass(frozen=True)
+class NewFile:
+    """A file to create in bulk: a normalised path, its kind and, for stored files, its size in bytes."""
+
+    path: str
+    kind: str = FileKind.TEXT
+    size: int | None = None
+
+
+def existing_paths(workspace_id: int) -> dict[str, bool]:
+    """Every path of the workspace, mapped to whether it is a folder."""
+    return dict(FileNode.objects.filter(workspace_id=workspace_id).values_list("path", "is_folder"))
+
+
+def create_files_bulk(
+    workspace_id: int, files: Sequence[NewFile], folders: Sequence[str] = ()
+) -> tuple[list[FileNode], list[FileNode]]:
+    """Create many files, the given `folders` and every missing parent folder with a few multi-row INSERTs (an
+    import's batch).
+
+    The paths must come from `normalise_path` and the files' be free; a path taken meanwhile raises IntegrityError
+    (run it in a transaction). Returns (folders created, files created), the files in the order given, with ids.
+    """
+    wanted: dict[str, None] = {}
+    for path in [*(p for f in files for p in _parents(f.path)), *(p for f in folders for p in [*_parents(f), f])]:
+        wanted[path] = None
+    taken = dict(FileNode.objects.filter(workspace_id=workspace_id, path__in=wanted).values_list("path", "is_folder"))
+    missing: dict[str, None] = {}
+    for folder in wanted:
+        if taken.get(folder) is False:
+            raise FileTreeError(f"{folder!r} is a file, not a folder.")
+        if folder not in taken:
+            missing[folder] = None
+    created_folders = FileNode.objects.bulk_create(
+        [FileNode(workspace_id=workspace_id, path=folder, is_folder=True) for folder in missing]
+    )
+    created = FileNode.objects.bulk_create(
+        [FileNode(workspace_id=workspace_id, path=f.path, kind=f.kind, size=f.size) for f in files]
+    )
+    return created_folders, created
+
+
+def _parents(path: str) -> list[str]:
+    parts = path.split("/")[:-1]
+    return ["/".join(parts[:depth]) for depth in range(1, len(parts) + 1)]
+
+
 def delete_file(node: FileNode) -> int:
     """Delete a file, or a folder and everything below it. Returns how many nodes went."""
     with transaction.atomic():
@@ -138,8 +189,18 @@ def delete_file(node: FileNode) -> int:
 
 
 def file_tree(workspace_id: int) -> list[dict]:
+    """The tree as the editor shows it: `kind` is text (a live document), binary or readonly (stored bytes, with
+    their `size`)."""
     return [
-        {"id": f.id, "path": f.path, "name": f.name, "is_folder": f.is_folder, "language": f.language}
+        {
+            "id": f.id,
+            "path": f.path,
+            "name": f.name,
+            "is_folder": f.is_folder,
+            "language": f.language,
+            "kind": f.kind,
+            "size": f.size,
+        }
         for f in FileNode.objects.filter(workspace_id=workspace_id).order_by("path")
     ]
 

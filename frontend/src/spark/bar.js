@@ -21,7 +21,7 @@ export class SparkBar {
     this.accept = this.button('Accept', 'spark-accept', 'spark.accept');
     this.reject = this.button('Reject', 'spark-reject', 'spark.reject');
     this.node.append(this.label, this.figures, this.error, this.stop, this.accept, this.reject);
-    app.editor.getDomNode().parentElement.append(this.node);
+    app.editor.getContainerDomNode().append(this.node); // getDomNode() is null until a model is set (an empty workspace)
     state.on('change', () => this.render());
     app.on('file-opened', () => this.render());
   }

@@ -18,7 +18,8 @@ export default {
     const bar = new SparkBar(app, state);
     app.editor.addAction({ id: 'spark.inline', label: 'Spark: write or change code with AI', run: () => inline.open() });
     // Ctrl/Cmd+K starts Monaco's chord bindings (Ctrl+K Ctrl+C, ...): catch it before Monaco sees it.
-    app.editor.getDomNode().addEventListener(
+    // On the container: getDomNode() is null until a model is set (an empty workspace).
+    app.editor.getContainerDomNode().addEventListener(
       'keydown',
       (event) => {
         const mod = event.ctrlKey || event.metaKey;
