@@ -9,12 +9,20 @@ and `ProviderNotConfigured` carries a message saying how to configure it.
     await client.chat.completions.create(model=config.model, ...)
 
 `describe_error(exc, config)` turns any SDK/HTTP failure into a sentence for the user.
+
+Streaming callers use `config.pooled_async_client()`: one SDK client per provider and event loop, kept for the
+life of the process, so requests reuse warm keep-alive connections (no TCP/TLS handshake on the time-to-first-
+token path). `on_request_written` lets a caller learn the moment its request leaves for the model server.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+import weakref
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import httpx
@@ -34,6 +42,8 @@ TIMEOUT_ERRORS = (openai.APITimeoutError, TimeoutError, httpx.TimeoutException) 
 TRANSPORT_ERRORS = (openai.APIConnectionError, httpx.TransportError) + tuple(m.TransportError for m in _SDK_HTTPX)
 
 MODES = ("spark", "deep")
+FIM_CHOICES = ("auto", "on", "off")
+TRANSPORTS = ("chat", "responses-ws")
 OLLAMA_PROBE_TIMEOUT = 0.5
 OLLAMA_CACHE_SECONDS = 30.0
 # Local servers (Ollama, llama.cpp, vLLM) accept any key, but the SDK requires one.
@@ -53,6 +63,11 @@ class ProviderConfig:
     timeout: float
     max_retries: int
     source: str  # "env" (settings), "ollama" (local fallback) or "none"
+    # Fill-in-the-middle (/v1/completions with `suffix`) for completions as you type: auto (probed once), on, off.
+    fim: str = "auto"
+    # How requests reach the model: "chat" (chat-completions stream over HTTP) or "responses-ws" (the responses
+    # API over one persistent WebSocket, where the provider offers it; the chat stream is the fallback).
+    transport: str = "chat"
 
     @property
     def configured(self) -> bool:
@@ -71,6 +86,23 @@ class ProviderConfig:
             timeout=openai.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
             max_retries=max_retries,
         )
+
+    def pooled_async_client(self) -> openai.AsyncOpenAI:
+        """This provider's shared SDK client on the running event loop (never close it); no SDK retries."""
+        self.require()
+        clients = _pooled.setdefault(asyncio.get_running_loop(), {})
+        key = (self.base_url, self.api_key, self.timeout)
+        client = clients.get(key)
+        if client is None:
+            http = openai.DefaultAsyncHttpxClient(
+                timeout=openai.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
+                limits=_pool_limits(),
+                event_hooks={"request": [_on_request]},
+            )
+            client = clients[key] = openai.AsyncOpenAI(
+                base_url=self.base_url, api_key=self.api_key or PLACEHOLDER_KEY, max_retries=0, http_client=http
+            )
+        return client
 
     def client(self, max_retries: int | None = None) -> openai.OpenAI:
         self.require()
@@ -96,8 +128,34 @@ class ProviderConfig:
             "api_key_set": bool(self.api_key),
             "timeout": self.timeout,
             "max_retries": self.max_retries,
+            "fim": self.fim,
+            "transport": self.transport,
             "help": "" if self.configured else how_to_configure(self.mode),
         }
+
+
+_pooled: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, openai.AsyncOpenAI]] = (
+    weakref.WeakKeyDictionary()
+)
+_written: ContextVar[Callable[[], None] | None] = ContextVar("llm_request_written", default=None)
+
+
+def _pool_limits():
+    limits = dict(max_connections=100, max_keepalive_connections=20, keepalive_expiry=settings.LLM_KEEPALIVE_SECONDS)
+    return _SDK_HTTPX[0].Limits(**limits) if _SDK_HTTPX else httpx.Limits(**limits)
+
+
+async def _on_request(request) -> None:
+    callback = _written.get()
+    if callback is not None:
+        callback()
+
+
+def on_request_written(callback: Callable[[], None] | None) -> None:
+    """From now on in the current task, `callback()` runs each time a pooled client sends a request (after the SDK
+    built it, right before its bytes are written). Tasks copy the context they start from, so this stays within the
+    task (e.g. the one reading a stream) and whatever it starts."""
+    _written.set(callback)
 
 
 def how_to_configure(mode: str) -> str:
@@ -123,6 +181,16 @@ def _mode_settings(mode: str) -> tuple[str, str, str, float, int]:
     )
 
 
+def _mode_choices(mode: str) -> dict:
+    prefix = mode.upper()
+    fim = str(getattr(settings, f"{prefix}_FIM", "auto") or "auto").lower()
+    transport = str(getattr(settings, f"{prefix}_TRANSPORT", "chat") or "chat").lower()
+    return {
+        "fim": fim if fim in FIM_CHOICES else "auto",
+        "transport": transport if transport in TRANSPORTS else "chat",
+    }
+
+
 _ollama_cache: dict[str, tuple[float, list[str]]] = {}
 
 
@@ -146,16 +214,26 @@ def _ollama_models() -> list[str]:
 def resolve(mode: str) -> ProviderConfig:
     """The endpoint for a mode (sync; may probe the local Ollama once per 30 s)."""
     base_url, api_key, model, timeout, retries = _mode_settings(mode)
+    choices = _mode_choices(mode)
     if base_url:
-        return ProviderConfig(mode, base_url.rstrip("/"), api_key, model, timeout, retries, "env")
+        return ProviderConfig(mode, base_url.rstrip("/"), api_key, model, timeout, retries, "env", **choices)
     models = _ollama_models()
     if models:
         chosen = model if model in models else models[0]
-        return ProviderConfig(mode, settings.OLLAMA_FALLBACK_URL.rstrip("/"), "", chosen, timeout, retries, "ollama")
-    return ProviderConfig(mode, "", "", model, timeout, retries, "none")
+        base = settings.OLLAMA_FALLBACK_URL.rstrip("/")
+        return ProviderConfig(mode, base, "", chosen, timeout, retries, "ollama", **choices)
+    return ProviderConfig(mode, "", "", model, timeout, retries, "none", **choices)
 
 
-aresolve = sync_to_async(resolve, thread_sensitive=False)
+_resolve_in_thread = sync_to_async(resolve, thread_sensitive=False)
+
+
+async def aresolve(mode: str) -> ProviderConfig:
+    """`resolve` from async code: at once when the endpoint is configured (no thread hop on the time-to-first-token
+    path), in a thread when the local Ollama must be probed."""
+    if _mode_settings(mode)[0]:
+        return resolve(mode)
+    return await _resolve_in_thread(mode)
 
 
 def describe_error(exc: BaseException, config: ProviderConfig | None = None, *, tokens: int = 0) -> str:

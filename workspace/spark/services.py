@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.utils import timezone
 
 from workspace.collab import store
 from workspace.projects.models import FileNode
-from workspace.spark.models import SparkRequest
+from workspace.spark.models import PENDING_STATUSES, SparkRequest
+from workspace.spark.streamer import control_topic
 
 EDIT_MODES = ("insert", "replace")
 OFFLINE_MODES = ("format", "fix")
@@ -24,19 +26,35 @@ def file_in_workspace(file_id: int, workspace_id: int) -> FileNode:
     return node
 
 
-def create_request(
-    workspace_id: int, file_id: int, user_id: int, mode: str, instruction: str, model: str, base_url: str
-) -> SparkRequest:
-    return SparkRequest.objects.create(
-        workspace_id=workspace_id,
-        file_id=file_id,
-        user_id=user_id,
-        mode=mode,
-        instruction=instruction,
-        model=model,
-        base_url=base_url,
-        status=SparkRequest.Status.STREAMING,
-    )
+def start_request(
+    workspace_id: int,
+    file_id: int,
+    user_id: int,
+    mode: str,
+    instruction: str,
+    model: str,
+    base_url: str,
+    parent: SparkRequest | None = None,
+) -> tuple[FileNode, SparkRequest]:
+    """Check the file and record the request, in one trip to the database (it is on the time-to-first-token
+    path). Edits get their session's control topic at once, so Stop reaches them from the first moment."""
+    node = file_in_workspace(file_id, workspace_id)
+    with transaction.atomic():
+        row = SparkRequest.objects.create(
+            workspace_id=workspace_id,
+            file_id=file_id,
+            user_id=user_id,
+            mode=mode,
+            instruction=instruction,
+            model=model,
+            base_url=base_url,
+            status=SparkRequest.Status.STREAMING,
+            parent=parent,
+            thread_id=parent.thread_id_or_own if parent else None,
+        )
+        row.session_channel = control_topic(row.id)
+        SparkRequest.objects.filter(id=row.id).update(session_channel=row.session_channel)
+    return node, row
 
 
 def update_request(request_id: int, *, finished: bool = False, **fields) -> None:
@@ -50,6 +68,46 @@ def get_request(request_id: int, workspace_id: int) -> SparkRequest:
     if row is None:
         raise SparkError("no such Spark request in this workspace")
     return row
+
+
+def thread_members(row: SparkRequest) -> list[SparkRequest]:
+    """The requests of a region's thread of instructions, first one first."""
+    root = row.thread_id_or_own
+    return list(SparkRequest.objects.filter(id=root) | SparkRequest.objects.filter(thread_id=root).order_by("id"))
+
+
+def settle_thread(row: SparkRequest, status: str, *, only_if_pending: bool = True) -> bool:
+    """Mark every pending request of the thread accepted or rejected, atomically: False when the head was already
+    settled (two processes, or two users, settling at once: only one wins)."""
+    with transaction.atomic():
+        claimed = SparkRequest.objects.filter(id=row.id, status__in=PENDING_STATUSES).update(
+            status=status, session_channel=""
+        )
+        if not claimed and only_if_pending:
+            return False
+        root = row.thread_id_or_own
+        members = SparkRequest.objects.filter(id=root) | SparkRequest.objects.filter(thread_id=root)
+        members.filter(status__in=PENDING_STATUSES).update(status=status, session_channel="")
+    return True
+
+
+def holds_text(row: SparkRequest) -> bool:
+    """A request whose AI text is (or is about to be) in the document: streaming, or it wrote something."""
+    return row.status == SparkRequest.Status.STREAMING or bool(row.inserted_text)
+
+
+def pending_heads(workspace_id: int) -> list[SparkRequest]:
+    """Edits of the workspace whose text awaits Accept / Reject: the last request of each thread (a refinement that
+    wrote nothing leaves its parent the head)."""
+    rows = [
+        row
+        for row in SparkRequest.objects.filter(workspace_id=workspace_id, status__in=PENDING_STATUSES)
+        .exclude(mode="chat")
+        .order_by("id")
+        if holds_text(row)
+    ]
+    refined = {row.parent_id for row in rows if row.parent_id}
+    return [row for row in rows if row.id not in refined]
 
 
 def file_text(file_id: int) -> str:
@@ -78,4 +136,8 @@ def as_dict(row: SparkRequest) -> dict:
         "error": row.error,
         "inserted_text": row.inserted_text,
         "replaced_text": row.replaced_text,
+        "ttft_share_ms": row.ttft_share_ms,
+        "parent_id": row.parent_id,
+        "thread_id": row.thread_id_or_own,
+        "handover_job_id": row.handover_job_id,
     }

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from workspace.llm import ProviderConfig, StreamIncomplete, is_retryable, retry_delay
+from workspace.llm import ProviderConfig, StreamIncomplete, is_retryable, on_request_written, retry_delay
 from workspace.spark.prompts import FenceStripper
 from workspace.spark.streamer import StreamStats
 
@@ -42,47 +42,49 @@ async def model_pieces(config: ProviderConfig, messages: list[dict], stats: Stre
     line by line here, since building a pydantic object per chunk costs more CPU than everything else on the
     path at thousands of tokens per second. Rate limits, 5xx answers and connection failures are retried
     with exponential backoff as long as no token has arrived (after that, a retry would duplicate text).
-    Closing the generator closes the HTTP response at once.
+    Closing the generator closes the HTTP response at once. The client is the provider's pooled one (warm
+    keep-alive connections).
     """
-    async with config.async_client() as client:
-        attempt = 0
-        while True:
-            received = False
-            try:
-                async with client.chat.completions.with_streaming_response.create(
-                    model=config.model,
-                    messages=messages,
-                    stream=True,
-                    stream_options={"include_usage": True},
-                ) as response:
-                    finished = False
-                    async for chunk in sse_chunks(response.iter_lines()):
-                        if chunk.get("error"):
-                            raise ProviderStreamError(_stream_error_message(chunk["error"]))
-                        usage = chunk.get("usage")
-                        if usage:
-                            stats.usage_tokens = usage.get("completion_tokens")
-                        for choice in chunk.get("choices") or ():
-                            content = (choice.get("delta") or {}).get("content")
-                            if content:
-                                received = True
-                                stats.on_token()
-                                yield content
-                            if choice.get("finish_reason"):
-                                finished = True
-                if not finished:
-                    raise StreamIncomplete(
-                        f"The model stream ended without finishing after {stats.pieces} tokens (connection closed)."
-                    )
-                return
-            except Exception as exc:  # noqa: BLE001 - classified below, re-raised unless retryable
-                if received or attempt >= config.max_retries or not is_retryable(exc):
-                    raise
-                delay = retry_delay(attempt, exc)
-                attempt += 1
-                stats.retries = attempt
-                logger.info("spark: retry %d after %s in %.2fs", attempt, type(exc).__name__, delay)
-                await asyncio.sleep(delay)
+    client = config.pooled_async_client()
+    on_request_written(stats.on_request_written)
+    attempt = 0
+    while True:
+        received = False
+        try:
+            async with client.chat.completions.with_streaming_response.create(
+                model=config.model,
+                messages=messages,
+                stream=True,
+                stream_options={"include_usage": True},
+            ) as response:
+                finished = False
+                async for chunk in sse_chunks(response.iter_lines()):
+                    if chunk.get("error"):
+                        raise ProviderStreamError(_stream_error_message(chunk["error"]))
+                    usage = chunk.get("usage")
+                    if usage:
+                        stats.usage_tokens = usage.get("completion_tokens")
+                    for choice in chunk.get("choices") or ():
+                        content = (choice.get("delta") or {}).get("content")
+                        if content:
+                            received = True
+                            stats.on_token()
+                            yield content
+                        if choice.get("finish_reason"):
+                            finished = True
+            if not finished:
+                raise StreamIncomplete(
+                    f"The model stream ended without finishing after {stats.pieces} tokens (connection closed)."
+                )
+            return
+        except Exception as exc:  # noqa: BLE001 - classified below, re-raised unless retryable
+            if received or attempt >= config.max_retries or not is_retryable(exc):
+                raise
+            delay = retry_delay(attempt, exc)
+            attempt += 1
+            stats.retries = attempt
+            logger.info("spark: retry %d after %s in %.2fs", attempt, type(exc).__name__, delay)
+            await asyncio.sleep(delay)
 
 
 async def sse_chunks(lines: AsyncIterator[str]) -> AsyncIterator[dict]:
