@@ -5,14 +5,16 @@
 // Requests go over the workspace channel (`spark.complete`; why: workspace/spark/completions.py). A keystroke
 // cancels the request in flight at once (`spark.complete.cancel`: the server closes the model's stream). The first
 // keystroke after a pause asks at once; while keys come faster than the debounce, it waits for a pause. Text is
-// shown from its first characters on and grows as it streams; an answer for another position or version of the
-// text is never shown. What the user did with each suggestion is reported (shown with its keystroke -> ghost text
+// shown from its first line on (or FIRST_SHOW_MS after its first characters) and completed once when the stream
+// ends (Monaco refetches a suggestion for an unchanged text only on an explicit trigger, so it is not updated per
+// token); an answer for another position or version of the text is never shown. What the user did with each suggestion is reported (shown with its keystroke -> ghost text
 // latency, accepted, partially accepted, dismissed).
 
 import { api } from '../editor/http.js';
 
 const PREFIX_CHARS = 6000;
 const SUFFIX_CHARS = 2000;
+const FIRST_SHOW_MS = 25;
 
 export class Completions {
   constructor(app) {
@@ -24,11 +26,9 @@ export class Completions {
     this.previousKeyAt = -Infinity;
     this.current = null; // {key, uri, version, offset, text, done, keyAt, waiters, shown}
     this.early = []; // text that arrived before the reply naming its key
-    this.changed = new app.monaco.Emitter();
     app.ws.on('spark.completion', (message) => this.receive(message));
     const provider = {
       debounceDelayMs: 0, // debounced here: the first keystroke after a pause must not wait
-      onDidChangeInlineCompletions: this.changed.event,
       provideInlineCompletions: (model, position, context, token) => this.provide(model, position, token),
       handleItemDidShow: (completions) => this.shown(completions),
       handlePartialAccept: (completions, item, accepted, info) =>
@@ -37,6 +37,12 @@ export class Completions {
       disposeInlineCompletions: () => {},
     };
     app.monaco.languages.registerInlineCompletionsProvider('*', provider);
+    app.editor.updateOptions({ inlineSuggest: { enabled: true, edits: { enabled: false } } });
+    // Monaco's inline-suggestion view cancels its own animations with a CancellationError nobody awaits; like VS
+    // Code's error handler, treat that as the non-error it is.
+    window.addEventListener('unhandledrejection', (event) => {
+      if (event.reason?.name === 'Canceled' && event.reason?.message === 'Canceled') event.preventDefault();
+    });
     app.editor.onKeyDown((event) => this.keystroke(event));
     this.load();
   }
@@ -113,13 +119,15 @@ export class Completions {
   }
 
   items(entry, position) {
+    entry.returned = entry.text.length;
     if (!entry.text) return { items: [] };
     const range = new this.app.monaco.Range(position.lineNumber, position.column, position.lineNumber, position.column);
     return { items: [{ insertText: entry.text, range }], sparkKey: entry.key, enableForwardStability: true };
   }
 
+  // The first line, the whole answer, or what came within FIRST_SHOW_MS of the first characters.
   firstText(entry, token) {
-    if (entry.text || entry.done) return Promise.resolve();
+    if (entry.done || entry.text.includes('\n')) return Promise.resolve();
     return new Promise((resolve) => {
       entry.waiters.push(resolve);
       token.onCancellationRequested(resolve);
@@ -142,9 +150,22 @@ export class Completions {
     if (message.key !== entry.key) return; // stale: an answer for text that has changed since
     const first = !entry.text && message.text;
     entry.text += message.text;
-    if (message.done) this.finish(entry);
-    if (first) for (const resolve of entry.waiters.splice(0)) resolve();
-    else if (message.text) this.changed.fire();
+    if (message.done) {
+      this.finish(entry);
+      // Shown before the end: show the rest (once; an explicit trigger makes Monaco ask again).
+      if (entry.returned != null && entry.returned < entry.text.length) {
+        entry.refreshing = true; // Monaco would keep showing the shorter item it has: drop it, then ask again
+        this.run('editor.action.inlineSuggest.hide');
+        this.run('editor.action.inlineSuggest.trigger');
+        entry.refreshing = false;
+      }
+    } else if (entry.text.includes('\n')) {
+      for (const resolve of entry.waiters.splice(0)) resolve();
+    } else if (first) {
+      setTimeout(() => {
+        for (const resolve of entry.waiters.splice(0)) resolve();
+      }, FIRST_SHOW_MS);
+    }
   }
 
   shown(completions) {
@@ -159,7 +180,17 @@ export class Completions {
     const kind = reason?.kind;
     const { Accepted } = this.app.monaco.languages.InlineCompletionEndOfLifeReasonKind;
     if (kind === Accepted) this.report(completions.sparkKey, 'accepted', { accepted_chars: item.insertText.length });
-    else if (this.current?.shown && this.current.key === completions.sparkKey) this.report(completions.sparkKey, 'dismissed');
+    else if (this.current?.shown && this.current.key === completions.sparkKey && !this.current.refreshing) {
+      this.report(completions.sparkKey, 'dismissed');
+    }
+  }
+
+  // A Monaco action whose run a later keystroke may cancel (its promise then rejects with "Canceled").
+  run(id) {
+    this.app.editor
+      .getAction(id)
+      ?.run()
+      .catch(() => {});
   }
 
   report(key, outcome, fields = {}) {
