@@ -8,6 +8,8 @@ job card and the history link back to the thread.
 
 from __future__ import annotations
 
+from django.db.models import Q
+
 from workspace.spark import services
 from workspace.spark.models import SparkRequest
 from workspace.spark.positions import byte_slice, utf16_to_byte
@@ -95,5 +97,5 @@ def prepare(
 def link(row: SparkRequest, job_id: int) -> int:
     """Record the job on every request of the thread; returns the thread's id."""
     root = row.thread_id_or_own
-    (SparkRequest.objects.filter(id=root) | SparkRequest.objects.filter(thread_id=root)).update(handover_job_id=job_id)
+    SparkRequest.objects.filter(Q(id=root) | Q(thread_id=root)).update(handover_job_id=job_id)
     return root

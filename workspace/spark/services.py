@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from workspace.collab import store
@@ -73,7 +74,7 @@ def get_request(request_id: int, workspace_id: int) -> SparkRequest:
 def thread_members(row: SparkRequest) -> list[SparkRequest]:
     """The requests of a region's thread of instructions, first one first."""
     root = row.thread_id_or_own
-    return list(SparkRequest.objects.filter(id=root) | SparkRequest.objects.filter(thread_id=root).order_by("id"))
+    return list(SparkRequest.objects.filter(Q(id=root) | Q(thread_id=root)).order_by("id"))
 
 
 def settle_thread(row: SparkRequest, status: str, *, only_if_pending: bool = True) -> bool:
@@ -86,7 +87,7 @@ def settle_thread(row: SparkRequest, status: str, *, only_if_pending: bool = Tru
         if not claimed and only_if_pending:
             return False
         root = row.thread_id_or_own
-        members = SparkRequest.objects.filter(id=root) | SparkRequest.objects.filter(thread_id=root)
+        members = SparkRequest.objects.filter(Q(id=root) | Q(thread_id=root))
         members.filter(status__in=PENDING_STATUSES).update(status=status, session_channel="")
     return True
 
