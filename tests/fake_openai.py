@@ -261,6 +261,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
 
     def do_POST(self) -> None:
+        arrived = time.monotonic_ns()
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         route = self.path.rstrip("/")
@@ -272,7 +273,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._send_json(400, {"error": {"message": "invalid JSON body", "type": "invalid_request_error"}})
             return
-        self.fake.requests.append({**body, "_path": route})
+        self.fake.requests.append({**body, "_path": route, "_arrived_ns": arrived})
         if not self._authorized():
             self._send_json(401, _error_body(401))
             return
@@ -509,7 +510,7 @@ class _Handler(BaseHTTPRequestHandler):
                 error = {"type": "invalid_request_error", "message": f"unsupported event {event.get('type')!r}"}
                 ws.send({"type": "error", "status": 400, "error": error})
                 continue
-            fake.requests.append({**event, "_path": "ws:/v1/responses"})
+            fake.requests.append({**event, "_path": "ws:/v1/responses", "_arrived_ns": time.monotonic_ns()})
             if not self._ws_response(ws, event):
                 return
 

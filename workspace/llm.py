@@ -13,6 +13,11 @@ and `ProviderNotConfigured` carries a message saying how to configure it.
 Streaming callers use `config.pooled_async_client()`: one SDK client per provider and event loop, kept for the
 life of the process, so requests reuse warm keep-alive connections (no TCP/TLS handshake on the time-to-first-
 token path). `on_request_written` lets a caller learn the moment its request leaves for the model server.
+
+With `{MODE}_TRANSPORT=responses-ws`, requests go over the provider's Responses API WebSocket mode instead (one
+persistent connection to `/v1/responses`, `response.create` events in, `response.*` events out, one response at a
+time per connection): `acquire_responses_socket` hands out an idle pooled connection (or opens one), and a provider
+that refuses the upgrade is remembered, so its requests fall back to the chat-completions stream.
 """
 
 from __future__ import annotations
@@ -149,6 +154,63 @@ async def _on_request(request) -> None:
     callback = _written.get()
     if callback is not None:
         callback()
+
+
+# The Responses API's WebSocket mode ------------------------------------------------------------------------
+# A connection lives at most 60 minutes on OpenAI's side; pooled ones are retired before that.
+RESPONSES_SOCKET_MAX_AGE = 55 * 60.0
+
+
+class ResponsesSocketUnavailable(Exception):
+    """The provider offers no WebSocket mode (or could not be reached that way): use the chat-completions stream."""
+
+
+@dataclass
+class ResponsesSocket:
+    """One persistent connection to a provider's `/v1/responses` WebSocket (the SDK's connection object)."""
+
+    connection: object
+    opened: float
+
+
+_sockets: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, list[ResponsesSocket]]] = (
+    weakref.WeakKeyDictionary()
+)
+_no_sockets: set[tuple[str, str]] = set()
+
+
+async def acquire_responses_socket(config: ProviderConfig) -> ResponsesSocket:
+    """An idle connection of this provider's pool, or a new one. Raises ResponsesSocketUnavailable."""
+    key = (config.base_url, config.api_key)
+    if key in _no_sockets:
+        raise ResponsesSocketUnavailable(f"{config.base_url} has no WebSocket mode")
+    idle = _sockets.setdefault(asyncio.get_running_loop(), {}).setdefault(key, [])
+    while idle:
+        socket = idle.pop()
+        if time.monotonic() - socket.opened < RESPONSES_SOCKET_MAX_AGE:
+            return socket
+        await close_responses_socket(socket)
+    try:
+        connection = await config.pooled_async_client().responses.connect().enter()
+    except Exception as exc:  # noqa: BLE001 - any failure to connect falls back to the chat stream
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if status is not None and 400 <= status < 500 and status not in (401, 403, 408, 429):
+            _no_sockets.add(key)  # refused for good (no such route, no upgrade): do not ask again
+        raise ResponsesSocketUnavailable(f"no WebSocket mode at {config.base_url}: {exc}") from exc
+    return ResponsesSocket(connection, time.monotonic())
+
+
+def release_responses_socket(config: ProviderConfig, socket: ResponsesSocket) -> None:
+    """A connection whose last response completed: back into the pool for the next request."""
+    _sockets.setdefault(asyncio.get_running_loop(), {}).setdefault((config.base_url, config.api_key), []).append(socket)
+
+
+async def close_responses_socket(socket: ResponsesSocket) -> None:
+    """A connection that must not be reused (its response was cut short or failed): closed."""
+    try:
+        await socket.connection.close()
+    except Exception:  # noqa: BLE001, S110 - closing a connection that is already gone
+        pass
 
 
 def on_request_written(callback: Callable[[], None] | None) -> None:

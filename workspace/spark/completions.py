@@ -31,6 +31,7 @@ from django.conf import settings
 
 from workspace.llm import TRANSPORT_ERRORS, ProviderConfig, aresolve, describe_error, on_request_written
 from workspace.projects.models import FileNode
+from workspace.spark import services
 from workspace.spark.models import Completion, CompletionPreference, WorkspaceSparkSettings
 from workspace.spark.prompts import FenceStripper
 from workspace.spark.services import SparkError
@@ -215,24 +216,12 @@ class _InFlight:
 
 
 _in_flight: dict[int, _InFlight] = {}
-_file_workspace: OrderedDict[int, int] = OrderedDict()
-FILE_CACHE_SIZE = 4096
-
-
-def _workspace_of_file(file_id: int) -> int | None:
-    return FileNode.objects.filter(id=file_id, is_folder=False).values_list("workspace_id", flat=True).first()
 
 
 async def check_file(file_id: int, workspace_id: int) -> None:
-    """The file belongs to the workspace (a file never changes workspace, so the answer is kept)."""
-    owner = _file_workspace.get(file_id)
-    if owner is None:
-        owner = await database_sync_to_async(_workspace_of_file)(file_id)
-        if owner is not None:
-            _file_workspace[file_id] = owner
-            while len(_file_workspace) > FILE_CACHE_SIZE:
-                _file_workspace.popitem(last=False)
-    if owner != workspace_id:
+    """The file belongs to the workspace (usually known without the database: services.known_file)."""
+    info = services.known_file(file_id) or await database_sync_to_async(services.load_file)(file_id)
+    if info is None or info.workspace_id != workspace_id:
         raise SparkError("no such file in this workspace")
 
 

@@ -27,7 +27,9 @@ from django.conf import settings
 
 from workspace.broadcast import abroadcast_to_workspace
 from workspace.bus import get_bus
+from workspace.collab import registry
 from workspace.collab.room import RoomClosed
+from workspace.collab.ydoc import doc_text
 from workspace.llm import ProviderConfig, aresolve, describe_error
 from workspace.spark import review, services, undo
 from workspace.spark.models import SparkRequest
@@ -50,6 +52,7 @@ logger = logging.getLogger(__name__)
 Status = SparkRequest.Status
 ACTIONS = ("cancel", "accept", "reject", "accept_hunks", "reject_hunks")
 SETTLED = (Status.ACCEPTED, Status.REJECTED)
+UNDO_SAVE_SECONDS = 1.0
 
 
 class HandOverOffered(Exception):
@@ -61,7 +64,7 @@ class HandOverOffered(Exception):
 class SparkJob:
     """Everything about one request that lives in this process."""
 
-    request_id: int
+    request_id: int | None  # None until the request is recorded (`recorded`)
     workspace_id: int
     file_id: int
     user_id: int
@@ -83,7 +86,9 @@ class SparkJob:
     handover: str = ""
     saving: asyncio.Task | None = None
     saved_pieces: int = 0
+    saved_at: float = 0.0
     thread_id: int = 0
+    recorded: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 _jobs: dict[int, SparkJob] = {}
@@ -120,8 +125,7 @@ async def start(
         mode = "replace"
     config = None
     if mode in OFFLINE_MODES:
-        node = await _db(services.file_in_workspace)(file_id, workspace_id)
-        if node.language != "python":
+        if (await _file(file_id, workspace_id)).language != "python":
             raise SparkError(f"{mode} (ruff) works on Python files only")
         model, base_url = f"ruff {mode}", ""
     elif content is not None and mode in EDIT_MODES and parent is None:
@@ -136,11 +140,9 @@ async def start(
         if not config.configured:
             raise SparkError(config.public()["help"])
         model, base_url = config.model, config.base_url
-    node, row = await _db(services.start_request)(
-        workspace_id, file_id, user_id, mode, instruction, model, base_url, parent
-    )
+    node = await _file(file_id, workspace_id)
     job = SparkJob(
-        row.id,
+        None,
         workspace_id,
         file_id,
         user_id,
@@ -153,11 +155,25 @@ async def start(
         parent,
         stats=StreamStats(started_ns=received_ns),
     )
-    job.thread_id = row.thread_id_or_own
+    # The model is asked while the request is being recorded: the database stays off the time-to-first-token path
+    # (the session writes nothing before it has the request's id).
+    job.task = asyncio.create_task(_run(job, node.path, node.language), name="spark-request")
+    try:
+        row = await _db(services.create_request)(
+            workspace_id, file_id, user_id, mode, instruction, model, base_url, parent
+        )
+    except BaseException:
+        _stop(job)
+        job.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await job.task
+        services.forget_file(file_id)
+        raise
+    job.request_id, job.thread_id = row.id, row.thread_id_or_own
     _jobs[row.id] = job
+    job.recorded.set()
     if parent is not None:
         await _release_session_of(parent)
-    job.task = asyncio.create_task(_run(job, node.path, node.language), name=f"spark-{row.id}")
     await abroadcast_to_workspace(
         workspace_id,
         "spark.started",
@@ -174,6 +190,14 @@ async def start(
     )
     await _history(job)
     return job
+
+
+async def _file(file_id: int, workspace_id: int) -> services.FileInfo:
+    """The file, if it is one of this workspace's (usually known without the database: services.known_file)."""
+    info = services.known_file(file_id) or await _db(services.load_file)(file_id)
+    if info is None or info.workspace_id != workspace_id:
+        raise SparkError("no such file in this workspace")
+    return info
 
 
 async def _refined_request(refine: int, workspace_id: int, file_id: int) -> SparkRequest:
@@ -222,10 +246,11 @@ async def _run(job: SparkJob, path: str, language: str) -> None:
 
 
 async def _run_edit(job: SparkJob, path: str, language: str) -> None:
-    session = job.session = SparkSession(job.request_id, job.file_id, job.user_id)
+    session = job.session = SparkSession(None, job.file_id, job.user_id)
     session.stats = job.stats
     session.on_control = lambda action, message: _control_from_bus(job, action, message.get("hunks"))
     text = await session.open()
+    _background(_bind_when_recorded(job, session))
     try:
         pieces = await _pieces_for(job, session, text, path, language)
     except (SparkError, RuffError, ValueError) as exc:
@@ -286,9 +311,19 @@ async def _refine_pieces(job: SparkJob, session: SparkSession, text: str, path: 
     return without_fences(model_pieces(job.config, messages, job.stats))
 
 
+async def _bind_when_recorded(job: SparkJob, session: SparkSession) -> None:
+    await job.recorded.wait()
+    await session.bind(job.request_id)
+
+
 def _save_prompt(job: SparkJob, messages: list[dict]) -> None:
     """Recorded off the time-to-first-token path: the model request goes out first."""
-    _background(_db(services.update_request)(job.request_id, prompt=prompt_text(messages)))
+
+    async def save() -> None:
+        await job.recorded.wait()
+        await _db(services.update_request)(job.request_id, prompt=prompt_text(messages))
+
+    _background(save())
 
 
 _tasks: set[asyncio.Task] = set()
@@ -330,6 +365,7 @@ def _target(session: SparkSession, selection: dict) -> tuple[int, int]:
 async def _run_chat(job: SparkJob, path: str, language: str) -> None:
     """Chat answers stream to the panel (not into the file); code blocks are applied with mode insert/replace.
     Stop reaches the chat from any process through its bus topic, like an edit's session."""
+    await job.recorded.wait()
     topic = control_topic(job.request_id)
 
     def on_control(message: dict) -> None:
@@ -346,7 +382,8 @@ async def _run_chat(job: SparkJob, path: str, language: str) -> None:
 
 
 async def _stream_chat(job: SparkJob, path: str, language: str) -> None:
-    text = await _db(services.file_text)(job.file_id)
+    room = registry.get_loaded(job.file_id)
+    text = str(doc_text(room.doc)) if room is not None else await _db(services.file_text)(job.file_id)
     content_len = len(text.encode("utf-16-le")) // 2
     start = min(max(int(job.selection.get("start", 0) or 0), 0), content_len)
     end = min(max(int(job.selection.get("end", start) or start), start), content_len)
@@ -390,6 +427,8 @@ async def _chat_delta(job: SparkJob, text: str) -> None:
 # Progress and the record ---------------------------------------------------------------------------
 async def _progress(job: SparkJob) -> None:
     now = time.monotonic()
+    if job.request_id is None:
+        return
     if now - job.last_progress < settings.SPARK_PROGRESS_INTERVAL_MS / 1000:
         return
     job.last_progress = now
@@ -400,14 +439,16 @@ async def _progress(job: SparkJob) -> None:
 
 
 def _save_undo_soon(job: SparkJob) -> None:
-    """Keep the stored record close to the stream (≤ one progress interval behind), so a Reject after a crash of
-    this process mid-stream still removes nearly everything; never more than one write in flight."""
+    """Keep the stored record close to the stream (at most UNDO_SAVE_SECONDS behind), so that a Reject after a crash
+    of this process mid-stream still removes nearly everything. Only the ids: a few ranges, whatever the length."""
     session = job.session
-    if session is None or job.stats.pieces == job.saved_pieces or (job.saving and not job.saving.done()):
+    now = time.monotonic()
+    if session is None or job.stats.pieces == job.saved_pieces or now - job.saved_at < UNDO_SAVE_SECONDS:
         return
-    job.saved_pieces = job.stats.pieces
-    data = session.record.as_json()
-    job.saving = _background(_db(services.update_request)(job.request_id, undo=data, inserted_text=session.inserted))
+    if job.saving is not None and not job.saving.done():
+        return
+    job.saved_pieces, job.saved_at = job.stats.pieces, now
+    job.saving = _background(_db(services.update_request)(job.request_id, undo=session.record.as_json()))
 
 
 def thread_view(members: list[SparkRequest]) -> list[dict]:
@@ -419,6 +460,7 @@ def thread_view(members: list[SparkRequest]) -> list[dict]:
 
 async def _finish(job: SparkJob, status: str, error: str) -> None:
     """Record the outcome of the stream and tell every browser; keep the session if text is pending."""
+    await job.recorded.wait()
     session = job.session
     inserted = session.inserted if session else job.chat_text
     pending = session is not None and bool(session.inserted or session.replaced)

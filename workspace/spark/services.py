@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -27,7 +31,44 @@ def file_in_workspace(file_id: int, workspace_id: int) -> FileNode:
     return node
 
 
-def start_request(
+@dataclass(frozen=True)
+class FileInfo:
+    workspace_id: int
+    path: str
+    language: str
+
+
+# Requests and completions need a file's workspace (to check it), path and language (for the prompt) on every call;
+# they are kept here so that the database is not on the time-to-first-token path. Saving or deleting a file in this
+# process forgets it at once (`forget_file`, a signal receiver); other processes see a rename within FILE_INFO_SECONDS.
+# A file never changes workspace.
+FILE_INFO_SECONDS = 30.0
+FILE_INFO_MAX = 4096
+_files: OrderedDict[int, tuple[float, FileInfo]] = OrderedDict()
+
+
+def known_file(file_id: int) -> FileInfo | None:
+    cached = _files.get(file_id)
+    if cached is None or time.monotonic() - cached[0] > FILE_INFO_SECONDS:
+        return None
+    return cached[1]
+
+
+def load_file(file_id: int) -> FileInfo | None:
+    node = FileNode.objects.filter(id=file_id, is_folder=False).only("workspace_id", "path").first()
+    if node is None:
+        return None
+    info = _files[file_id] = (time.monotonic(), FileInfo(node.workspace_id, node.path, node.language))
+    while len(_files) > FILE_INFO_MAX:
+        _files.popitem(last=False)
+    return info[1]
+
+
+def forget_file(file_id: int | None = None, *, instance: FileNode | None = None, **_signal) -> None:
+    _files.pop(instance.pk if instance is not None else file_id, None)
+
+
+def create_request(
     workspace_id: int,
     file_id: int,
     user_id: int,
@@ -36,26 +77,32 @@ def start_request(
     model: str,
     base_url: str,
     parent: SparkRequest | None = None,
-) -> tuple[FileNode, SparkRequest]:
-    """Check the file and record the request, in one trip to the database (it is on the time-to-first-token
-    path). Edits get their session's control topic at once, so Stop reaches them from the first moment."""
-    node = file_in_workspace(file_id, workspace_id)
-    with transaction.atomic():
-        row = SparkRequest.objects.create(
-            workspace_id=workspace_id,
-            file_id=file_id,
-            user_id=user_id,
-            mode=mode,
-            instruction=instruction,
-            model=model,
-            base_url=base_url,
-            status=SparkRequest.Status.STREAMING,
-            parent=parent,
-            thread_id=parent.thread_id_or_own if parent else None,
-        )
-        row.session_channel = control_topic(row.id)
-        SparkRequest.objects.filter(id=row.id).update(session_channel=row.session_channel)
-    return node, row
+) -> SparkRequest:
+    """Record a request with its session's control topic, in one commit. On PostgreSQL the commit does not wait for
+    the WAL flush (the row is a record: a database crash within a moment of it loses the stream anyway). Raises
+    SparkError when the file is gone."""
+    try:
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            row = SparkRequest.objects.create(
+                workspace_id=workspace_id,
+                file_id=file_id,
+                user_id=user_id,
+                mode=mode,
+                instruction=instruction,
+                model=model,
+                base_url=base_url,
+                status=SparkRequest.Status.STREAMING,
+                parent=parent,
+                thread_id=parent.thread_id_or_own if parent else None,
+            )
+            row.session_channel = control_topic(row.id)
+            SparkRequest.objects.filter(id=row.id).update(session_channel=row.session_channel)
+    except IntegrityError as exc:  # deleted meanwhile
+        raise SparkError("no such file in this workspace") from exc
+    return row
 
 
 def update_request(request_id: int, *, finished: bool = False, **fields) -> None:

@@ -24,6 +24,7 @@ import json
 import logging
 import random
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -151,11 +152,16 @@ class SparkSession:
     def __init__(
         self, request_id: int, file_id: int, user_id: int | None = None, *, flush_interval_ms: float | None = None
     ) -> None:
-        self.request_id = request_id
         self.file_id = file_id
         self.user_id = user_id
-        self.origin = self.channel_name = f"spark:{request_id}"
-        self.control_topic = control_topic(request_id)
+        # The request's id names the session's writes (origin) and its control topic. A session may start (join the
+        # room, have the model asked) before its request is recorded, and takes the id with `bind` before it writes.
+        self.request_id: int | None = None
+        self.origin = self.channel_name = f"spark:{request_id if request_id is not None else uuid.uuid4().hex}"
+        self.control_topic = ""
+        self._bound = asyncio.Event()
+        if request_id is not None:
+            self._name(request_id)
         self.flush_interval = (
             settings.SPARK_FLUSH_INTERVAL_MS if flush_interval_ms is None else flush_interval_ms
         ) / 1000.0
@@ -193,13 +199,27 @@ class SparkSession:
         self.cancelled = False
         self.closed = False
 
+    def _name(self, request_id: int) -> None:
+        self.request_id = request_id
+        self.origin = f"spark:{request_id}"
+        self.control_topic = control_topic(request_id)
+
+    async def bind(self, request_id: int) -> None:
+        """The request is recorded: the session takes its id (and listens on its control topic)."""
+        self._name(request_id)
+        self._bound.set()  # writing needs only the id; the subscription must not hold the first token back
+        if self.room is not None:
+            await get_bus().subscribe(self.control_topic, self._on_control_message)
+
     # Joining the room ----------------------------------------------------------------------------
     async def open(self) -> str:
         """Join the file's room as a local client; returns the document's current text."""
         self.room = await registry.acquire(self.file_id, self)
         self.text = self.room.doc.get(TEXT_NAME, type=Text)
         self._text_events = self.text.observe(self._on_text_event)
-        await get_bus().subscribe(self.control_topic, self._on_control_message)
+        if self.request_id is not None:
+            await get_bus().subscribe(self.control_topic, self._on_control_message)
+            self._bound.set()
         self._heartbeat = asyncio.create_task(self._keep_awareness_alive(), name=f"spark-aware-{self.request_id}")
         return str(self.text)
 
@@ -266,6 +286,8 @@ class SparkSession:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            if not self._bound.is_set() and not self.cancelled:
+                await self._bound.wait()  # the first write carries the request's id
             if self.cancelled:
                 break
             delay = self._last_flush + self.flush_interval - loop.time()
@@ -306,6 +328,7 @@ class SparkSession:
         if self._reader is not None and not self._reader.done():
             self._reader.cancel()
         self._wake.set()
+        self._bound.set()
 
     async def _flush(self) -> None:
         if not self._pending:
@@ -466,8 +489,9 @@ class SparkSession:
             self._publish_awareness(gone=True)
         except Exception:  # noqa: BLE001 - the room may be gone already
             logger.info("spark session %s could not remove its cursor", self.request_id, exc_info=True)
-        with contextlib.suppress(Exception):
-            await get_bus().unsubscribe(self.control_topic, self._on_control_message)
+        if self.control_topic:
+            with contextlib.suppress(Exception):
+                await get_bus().unsubscribe(self.control_topic, self._on_control_message)
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             await _finish_task(self._heartbeat)
