@@ -49,7 +49,8 @@ def token_list(count: int) -> list[str]:
 
 # The fake model server, in its own process so its timing does not share a GIL with the clients ---------
 def serve_fake(port: int) -> None:
-    """Child process: run the fake server; stdin commands {"tokens": n, "tps": r} / {"emitted": true}."""
+    """Child process: run the fake server; stdin commands {"tokens": n, "tps": r} / {"emitted": true} /
+    {"arrivals": true} / {"completions": n, "tps": r, "ttft": s} (script n streamed FIM answers) / {"streams": true}."""
     from tests.fake_openai import FakeModelServer, FakeResponse
 
     server = FakeModelServer(model=MODEL, port=port).start()
@@ -60,6 +61,15 @@ def serve_fake(port: int) -> None:
             server.emitted.clear()
             server.script(FakeResponse(tokens=token_list(command["tokens"]), tokens_per_second=command["tps"]))
             print("OK", flush=True)
+        elif "completions" in command:
+            server.emitted.clear()
+            server.ttft = command["ttft"]
+            answer = FakeResponse(tokens=["x", " +", " 1", "\n", "    y"], tokens_per_second=command["tps"])
+            server.script_completion(*[answer] * command["completions"])
+            print("OK", flush=True)
+        elif "streams" in command:
+            streams = [(s.opened, s.ended, s.closed_by_client) for s in server.streams]
+            print(json.dumps({"streams": streams, "max_concurrent": server.max_concurrent_streams()}), flush=True)
         elif "emitted" in command:
             print(json.dumps([ns for _, ns in server.emitted]), flush=True)
         elif "arrivals" in command:
@@ -97,6 +107,12 @@ class FakeModel:
         self.proc.stdin.write('{"emitted": true}\n')
         self.proc.stdin.flush()
         return json.loads(self.proc.stdout.readline())
+
+    def command(self, **command) -> object:
+        self.proc.stdin.write(json.dumps(command) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline().strip()
+        return line if line == "OK" else json.loads(line)
 
     def arrivals(self) -> list[int]:
         self.proc.stdin.write('{"arrivals": true}\n')

@@ -118,7 +118,7 @@ class FakeModelServer:
     # Lifecycle -----------------------------------------------------------------------------------
     def start(self) -> FakeModelServer:
         handler = type("BoundHandler", (_Handler,), {"fake": self})
-        self._httpd = ThreadingHTTPServer((self.host, self.port), handler)
+        self._httpd = _Server((self.host, self.port), handler)
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         self.base_url = f"http://{self.host}:{self.port}/v1"
@@ -202,6 +202,15 @@ class FakeModelServer:
                 return FakeResponse(), fault
             response = queue.popleft() if queue else FakeResponse(content=DEFAULT_TEXT)
             return response, fault
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        """A client that closed its idle keep-alive connection is no error worth a traceback."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _error_body(status: int, message: str | None = None) -> dict:
