@@ -190,3 +190,38 @@ async def test_when_the_model_says_the_task_needs_deep_nothing_reaches_the_docum
     assert done["pending"] is False
     await room.a.drain()
     assert str(room.a.text) == ORIGINAL and await room.stored_text() == ORIGINAL
+
+
+def test_a_delete_set_update_removes_exactly_the_named_characters_whatever_their_encoding():
+    from pycrdt import Doc, Text
+
+    from workspace.spark.undo import EditRecord, delete_and_put_back, own_clock, utf16_len
+
+    doc = Doc(client_id=7)
+    text = doc.get("content", type=Text)
+    text += "ab"
+    record = EditRecord()
+    for index, piece in ((1, "é😀"), (len("aé😀".encode()), "x\n")):
+        clock = own_clock(doc)
+        text.insert(index, piece)
+        record.add(doc.client_id, clock, utf16_len(piece))
+    assert str(text) == "aé😀x\nb" and record.own == [[7, 2, 5]]  # é (1) + 😀 (2) + x (1) + \n (1), one range
+    other = Doc(client_id=9)
+    other_text = other.get("content", type=Text)
+    other.apply_update(doc.get_update())
+    other_text.insert(len("aé".encode()), "Z")  # typed inside the AI text
+    doc.apply_update(other.get_update(doc.get_state()))
+    with doc.transaction():
+        put_back = delete_and_put_back(doc, text, record.items, "OLD", record.at)
+    assert str(text) == "aOLDZb" and put_back == [7, 7, 3]
+    assert record.own_ids(1, 4) == [[7, 3, 3]]
+
+
+def test_hunks_of_an_edit_widen_pure_deletions_to_a_neighbouring_line():
+    from workspace.spark.review import hunks
+
+    old = "a = 1\nb = 2\nc = 3\nd = 4\n"
+    [changed, deleted] = hunks(old, "a = 10\nb = 2\nc = 3\n")
+    assert (changed.old, changed.new, changed.start, changed.end) == ("a = 1\n", "a = 10\n", 0, 7)
+    assert (deleted.old, deleted.new) == ("c = 3\nd = 4\n", "c = 3\n")  # "d = 4" went: "c = 3" is taken in
+    assert hunks("x = 1\n", "") == []  # nothing written: only a full Reject
