@@ -178,29 +178,30 @@ async def chat_pieces(
 
 # The prefix cache -------------------------------------------------------------------------------------------
 class PrefixCache:
-    """The last few hundred answers by (model, prefix, suffix); also answers a prefix that typed into an answer
-    (the rest of it), so typing through a suggestion costs no request."""
+    """The last few hundred answers by (scope, prefix, suffix) — the scope being the workspace and model, so no answer
+    crosses workspaces; also answers a prefix that typed into an answer (the rest of it), so typing through a
+    suggestion costs no request."""
 
     def __init__(self, size: int) -> None:
         self.size = size
         self._entries: OrderedDict[tuple, str] = OrderedDict()
 
-    def get(self, model: str, prefix: str, suffix: str) -> str | None:
-        text = self._entries.get((model, prefix, suffix))
+    def get(self, scope: tuple, prefix: str, suffix: str) -> str | None:
+        text = self._entries.get((scope, prefix, suffix))
         if text is not None:
-            self._entries.move_to_end((model, prefix, suffix))
+            self._entries.move_to_end((scope, prefix, suffix))
             return text
         for typed in range(1, min(TYPED_THROUGH_CHARS, len(prefix)) + 1):
-            earlier = self._entries.get((model, prefix[:-typed], suffix))
+            earlier = self._entries.get((scope, prefix[:-typed], suffix))
             if earlier is not None and len(earlier) > typed and earlier.startswith(prefix[-typed:]):
                 return earlier[typed:]
         return None
 
-    def put(self, model: str, prefix: str, suffix: str, text: str) -> None:
+    def put(self, scope: tuple, prefix: str, suffix: str, text: str) -> None:
         if self.size <= 0 or not text:
             return
-        self._entries[(model, prefix, suffix)] = text
-        self._entries.move_to_end((model, prefix, suffix))
+        self._entries[(scope, prefix, suffix)] = text
+        self._entries.move_to_end((scope, prefix, suffix))
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)
 
@@ -259,7 +260,8 @@ async def start(
     prefix, suffix = prefix[-PREFIX_CHARS:], suffix[:SUFFIX_CHARS]
     key = uuid.uuid4().hex
     base = {"key": key, "user_id": user_id, "workspace_id": workspace_id, "file_id": file_id, "model": config.model}
-    cached = _cache.get(config.model, prefix, suffix)
+    scope = (workspace_id, config.model)
+    cached = _cache.get(scope, prefix, suffix)
     if cached is not None:
         # Sent right after the reply that names the key, like a streamed answer.
         _background(send({"type": "spark.completion", "key": key, "text": cached, "done": True, "cached": True}))
@@ -319,7 +321,7 @@ async def _run(
         await send({"type": "spark.completion", "key": key, "text": buffered, "done": True})
         if not text.strip():
             outcome = Completion.Outcome.EMPTY
-        _cache.put(config.model, prefix, suffix, text)
+        _cache.put((base["workspace_id"], config.model), prefix, suffix, text)
     except asyncio.CancelledError:
         outcome = Completion.Outcome.CANCELLED
         raise

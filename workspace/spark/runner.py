@@ -308,7 +308,7 @@ async def _refine_pieces(job: SparkJob, session: SparkSession, text: str, path: 
     instructions = [member.instruction for member in thread if member.instruction]
     messages = build_refine_messages(context, instructions, record.restore, current, job.instruction)
     _save_prompt(job, messages)
-    return without_fences(model_pieces(job.config, messages, job.stats))
+    return detect_handover(without_fences(model_pieces(job.config, messages, job.stats)))
 
 
 async def _bind_when_recorded(job: SparkJob, session: SparkSession) -> None:

@@ -23,6 +23,10 @@ export class SparkBar {
     this.accept = this.button('Accept', 'spark-accept', () => this.control('spark.accept'));
     this.reject = this.button('Reject', 'spark-reject', () => this.control('spark.reject'));
     this.deep = this.button('Take this to Deep', 'spark-handover', () => this.actions.handover(this.entry));
+    this.dismiss = this.button('Dismiss', 'spark-dismiss', () => {
+      this.entry.dismissed = true;
+      this.render();
+    });
     this.thread = el('ol', { className: 'thread', testid: 'spark-thread' });
     this.followUp = el('input', { placeholder: 'Follow up: "simpler", "handle None"… (Enter)', testid: 'spark-refine-input' });
     this.followUp.addEventListener('keydown', (event) => {
@@ -34,7 +38,16 @@ export class SparkBar {
         this.actions.refine(this.entry, instruction);
       }
     });
-    const row = el('div', { className: 'row' }, [this.label, this.figures, this.error, this.stop, this.accept, this.reject, this.deep]);
+    const row = el('div', { className: 'row' }, [
+      this.label,
+      this.figures,
+      this.error,
+      this.stop,
+      this.accept,
+      this.reject,
+      this.deep,
+      this.dismiss,
+    ]);
     this.node.append(row, this.thread, this.followUp);
     app.editor.getDomNode().parentElement.append(this.node);
     state.on('change', () => this.render());
@@ -58,22 +71,24 @@ export class SparkBar {
     this.node.hidden = !entry;
     if (!entry) return;
     const streaming = entry.status === 'streaming';
+    const offer = !streaming && !entry.pending; // the model said this needs Deep mode: nothing to accept
     const hunks = entry.hunks ?? [];
     const decided = hunks.filter((h) => h.state).length;
     this.node.dataset.status = entry.status;
     this.node.dataset.requestId = entry.id;
     const count = hunks.length > 1 ? ` · ${hunks.length - decided} of ${hunks.length} hunks to review` : '';
-    this.label.textContent = `⚡ Spark ${streaming ? 'writing…' : entry.status}${count}`;
+    this.label.textContent = offer ? '⚡ Spark suggests Deep mode' : `⚡ Spark ${streaming ? 'writing…' : entry.status}${count}`;
     this.figures.textContent = figures(entry);
     this.error.textContent = entry.error || '';
     const edit = this.app.canEdit;
     this.stop.hidden = !streaming || !edit;
-    this.accept.hidden = streaming || !edit;
-    this.reject.hidden = streaming || !edit;
+    this.accept.hidden = streaming || offer || !edit;
+    this.reject.hidden = streaming || offer || !edit;
+    this.dismiss.hidden = !offer;
     this.accept.textContent = hunks.length > 1 ? 'Accept all' : 'Accept';
     this.reject.textContent = hunks.length > 1 ? 'Reject all' : 'Reject';
     this.deep.hidden = !edit;
-    this.followUp.hidden = streaming || !edit;
+    this.followUp.hidden = streaming || offer || !edit;
     const steps = entry.thread ?? (entry.instruction ? [{ id: entry.id, instruction: entry.instruction }] : []);
     this.thread.hidden = steps.length === 0;
     this.thread.replaceChildren(...steps.map((step) => el('li', { textContent: step.instruction })));

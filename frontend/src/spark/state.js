@@ -57,12 +57,13 @@ export class SparkState {
     this.events.emit('change', { type, entry });
   }
 
-  // The request shown in the editor bar: streaming, or awaiting accept/reject, on the open file.
+  // The request shown in the editor bar: streaming, awaiting accept/reject, or one the model said needs Deep mode
+  // (until dismissed), on the open file.
   activeFor(fileId) {
     let active = null;
     for (const entry of this.requests.values()) {
       if (entry.file_id !== fileId || entry.mode === 'chat') continue;
-      if (entry.status === 'streaming' || entry.pending) active = entry;
+      if (entry.status === 'streaming' || entry.pending || (entry.handover && !entry.dismissed)) active = entry;
     }
     return active;
   }
