@@ -114,6 +114,24 @@ def test_completions_appear_as_ghost_text_tab_accepts_and_a_keystroke_cancels(
         row = run_orm(accepted)
         assert row.latency_ms is not None and row.latency_ms > 0 and row.fim
 
+        # Ctrl+→ accepts a word of a suggestion, Esc dismisses it.
+        wait_until(lambda: fake_model.open_streams() == 0, message="the requests after the accept ending")
+        fake_model.script_completion(FakeResponse(tokens=["first", " second", " third"]))
+        alice.wait_for_timeout(300)
+        alice.keyboard.press("Enter")
+        alice.keyboard.type("# ")
+        alice.wait_for_function(f"() => ({GHOST_TEXT_JS})().includes('firstsecondthird')")
+        alice.keyboard.press("Control+ArrowRight")
+        wait_for_editor_text(alice, "text.endsWith('# first')")
+        alice.keyboard.press("Escape")
+        alice.wait_for_function(f"() => !({GHOST_TEXT_JS})().includes('third')")
+        assert editor_text(alice).endswith("# first")
+
+        def partial():
+            return Completion.objects.filter(user__username="alice", outcome="partial").first()
+
+        wait_until(lambda: run_orm(partial) is not None, message="the partly accepted completion recorded")
+
         # A keystroke while the model has not answered yet: the request is cancelled and its stream closed.
         wait_until(lambda: fake_model.open_streams() == 0, message="the requests after the accept ending")
         asked = len(fake_model.streams)
