@@ -333,12 +333,15 @@ class SparkSession:
     async def _flush(self) -> None:
         if not self._pending:
             return
-        batch, self._pending = self._pending, []
-        arrivals = [arrived for _, arrived in batch]
-        # Storing (then fanning out) overlaps with the next batches: their commits share a group commit instead of
-        # queueing behind each other. Yjs applies updates in any order, so none waits for another.
+        # Storing (then fanning out) overlaps with the next batches up to a point: their commits share a group commit
+        # instead of queueing behind each other (Yjs applies updates in any order). Beyond that the batch waits, and
+        # takes in what arrives meanwhile: a slow store makes batches bigger, never a backlog.
         while len(self._publishing) >= MAX_PUBLISHES_IN_FLIGHT:
             await asyncio.wait(self._publishing, return_when=asyncio.FIRST_COMPLETED)
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        arrivals = [arrived for _, arrived in batch]
         stored = self._apply("".join(piece for piece, _ in batch))
         if stored is None:
             self.stats.on_published(arrivals)
