@@ -283,8 +283,9 @@ SPARK_API_KEY = os.environ.get("SPARK_API_KEY", "")
 SPARK_MODEL = os.environ.get("SPARK_MODEL", "")
 SPARK_TIMEOUT = env_float("SPARK_TIMEOUT", 30.0)
 SPARK_MAX_RETRIES = env_int("SPARK_MAX_RETRIES", 2)
-# Pieces arriving within this window are coalesced into one update (the first after a pause goes at once).
-SPARK_FLUSH_INTERVAL_MS = env_float("SPARK_FLUSH_INTERVAL_MS", 5.0)
+# A streamed piece goes into the document at once unless the last update is more recent than this; pieces arriving
+# faster are coalesced (at most 1000 / this updates per second per stream, whatever the model's speed).
+SPARK_FLUSH_INTERVAL_MS = env_float("SPARK_FLUSH_INTERVAL_MS", 2.0)
 SPARK_PROGRESS_INTERVAL_MS = env_float("SPARK_PROGRESS_INTERVAL_MS", 100.0)
 # Unsettled AI edits are accepted automatically after this many seconds (Reject needs the live session).
 SPARK_PENDING_TTL = env_int("SPARK_PENDING_TTL", 3600)

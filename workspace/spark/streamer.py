@@ -6,8 +6,8 @@ and in other processes). It writes with transactions of its own origin:
 
 - text goes in at a position that follows its own last character (kept current from the text's change events),
   so edits elsewhere (before, after, even inside the AI region) never move or corrupt it;
-- pieces arriving within SPARK_FLUSH_INTERVAL_MS are coalesced into one update (leading edge:
-  the first piece after a pause goes out at once);
+- a piece goes out at once when the last update is older than SPARK_FLUSH_INTERVAL_MS; only pieces arriving
+  faster than that are coalesced into one update;
 - the Yjs ids of everything it inserts, and the text it replaced, are kept in an `EditRecord` (stored on the request),
   so Reject (`spark.undo`) removes exactly its insertions and restores the replaced text, even after others edited,
   from any process and after a restart.
