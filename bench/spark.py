@@ -59,6 +59,7 @@ def serve_fake(port: int) -> None:
         command = json.loads(line)
         if "tokens" in command:
             server.emitted.clear()
+            server.ttft = command.get("ttft", 0.0)
             server.script(FakeResponse(tokens=token_list(command["tokens"]), tokens_per_second=command["tps"]))
             print("OK", flush=True)
         elif "completions" in command:
@@ -98,8 +99,8 @@ class FakeModel:
             self.proc.stdin.close()
             self.proc.wait(timeout=10)
 
-    def script(self, tokens: int, tps: float) -> None:
-        self.proc.stdin.write(json.dumps({"tokens": tokens, "tps": tps}) + "\n")
+    def script(self, tokens: int, tps: float, ttft: float = 0.0) -> None:
+        self.proc.stdin.write(json.dumps({"tokens": tokens, "tps": tps, "ttft": ttft}) + "\n")
         self.proc.stdin.flush()
         assert self.proc.stdout.readline().strip() == "OK"
 
@@ -269,7 +270,7 @@ async def run_scenario(http_url: str, tps: float, clients: int, tokens: int, fak
     }
 
 
-async def run_ttft(http_url: str, fake: FakeModel, requests: int) -> dict:
+async def run_ttft(http_url: str, fake: FakeModel, requests: int, ttft_ms: float) -> dict:
     """Sparkroom's share of the TTFT over short requests on one open file, one at a time (the first one, which opens
     the pooled connection and loads the file's facts, is left out)."""
     from channels.db import database_sync_to_async
@@ -291,7 +292,7 @@ async def run_ttft(http_url: str, fake: FakeModel, requests: int) -> dict:
             await asyncio.wait_for(client.synced.wait(), 30)
             client.base = len(client.text)  # tokens of this request only
             client.seen_at.clear()
-            fake.script(5, 1000)
+            fake.script(5, 1000, ttft_ms / 1000)
             await asyncio.sleep(0.05)  # let the socket settle: one request at a time, no queueing
             sent = time.monotonic_ns()
             end = 10**9
@@ -390,6 +391,7 @@ def main() -> None:
         "--conn-max-age", type=int, default=None, help="DB_CONN_MAX_AGE for Daphne (persistent DB connections)"
     )
     parser.add_argument("--ttft", type=int, default=30, help="short requests for the TTFT share (0: skip)")
+    parser.add_argument("--model-ttft-ms", type=float, default=30.0, help="the fake model's TTFT in those requests")
     parser.add_argument("--serve-fake", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_fake:
@@ -421,7 +423,7 @@ def main() -> None:
                 finally:
                     gc.enable()
                 rows.append((tps, clients, tokens, result, reference))
-        ttft = asyncio.run(run_ttft(http_url, fake, args.ttft)) if args.ttft else None
+        ttft = asyncio.run(run_ttft(http_url, fake, args.ttft, args.model_ttft_ms)) if args.ttft else None
     mode = "embedded (SQLite + in-memory layer)" if args.embedded else "production (PostgreSQL + Redis layer)"
     flush = args.flush_ms if args.flush_ms is not None else "default"
     shared = f", rooms on the {args.rooms_layer} layer" if redis_url else ""
@@ -449,7 +451,10 @@ def main() -> None:
         def cell(values: list[float]) -> str:
             return f"{percentile(values, 50):>7.2f} {percentile(values, 99):>7.2f}"
 
-        print(f"\nSparkroom's share of the TTFT over {len(ttft['total'])} requests (ms, p50 p99):")
+        print(
+            f"\nSparkroom's share of the TTFT over {len(ttft['total'])} requests, model TTFT {args.model_ttft_ms:g} ms"
+            " (ms, p50 p99):"
+        )
         print(f"  request sent on the socket -> read by the model server     {cell(ttft['before'])}")
         print(f"  first token written by the model -> in the client's doc    {cell(ttft['after'])}")
         print(f"  total                                                       {cell(ttft['total'])}")

@@ -109,7 +109,7 @@ async def test_a_follow_up_replaces_the_pending_text_and_reject_restores_the_tex
     assert "'hi'" in prompt and "<current>\n'hello there, my friend'\n</current>" in prompt
     assert [step["instruction"] for step in done["thread"]] == ["greet warmly", "shorter"]
     row = await record(second)
-    assert (row.parent_id, row.thread_id) == (first, first)
+    assert (row.parent_id, row.thread_id) == (first, first) and "Follow-up: shorter" in row.prompt
     pending = (await room.channel.request({"type": "spark.pending"}))["requests"]
     assert [p["id"] for p in pending] == [second]
 

@@ -89,6 +89,7 @@ class SparkJob:
     saved_at: float = 0.0
     thread_id: int = 0
     recorded: asyncio.Event = field(default_factory=asyncio.Event)
+    prompt: str | None = None
 
 
 _jobs: dict[int, SparkJob] = {}
@@ -275,7 +276,7 @@ async def _pieces_for(job: SparkJob, session: SparkSession, text: str, path: str
     if job.mode in OFFLINE_MODES:
         session.set_target(0, len(text.encode()))
         new_text = await run_ruff(job.mode, text, path)
-        await _db(services.update_request)(job.request_id, prompt=f"ruff {job.mode} {path}")
+        job.prompt = f"ruff {job.mode} {path}"
         if new_text == text:
             return text_pieces("", job.stats)
         return text_pieces(new_text, job.stats)
@@ -284,7 +285,7 @@ async def _pieces_for(job: SparkJob, session: SparkSession, text: str, path: str
     start, end = _target(session, job.selection)
     session.set_target(start, end)
     if job.content is not None:
-        await _db(services.update_request)(job.request_id, prompt=f"apply from chat:\n{job.content}")
+        job.prompt = f"apply from chat:\n{job.content}"
         return text_pieces(job.content, job.stats)
     mode = "replace" if job.mode == "replace" and end > start else "insert"
     context = EditContext(path, language, text, _char_index(text, start), _char_index(text, end), mode)
@@ -317,13 +318,9 @@ async def _bind_when_recorded(job: SparkJob, session: SparkSession) -> None:
 
 
 def _save_prompt(job: SparkJob, messages: list[dict]) -> None:
-    """Recorded off the time-to-first-token path: the model request goes out first."""
-
-    async def save() -> None:
-        await job.recorded.wait()
-        await _db(services.update_request)(job.request_id, prompt=prompt_text(messages))
-
-    _background(save())
+    """Recorded with the outcome: a database write in a thread near the first token would hold the event loop back
+    (the GIL hand-over after each of the thread's network waits)."""
+    job.prompt = prompt_text(messages)
 
 
 _tasks: set[asyncio.Task] = set()
@@ -487,6 +484,8 @@ async def _finish(job: SparkJob, status: str, error: str) -> None:
     }
     if session is not None:
         fields["undo"] = session.record.as_json()
+    if job.prompt is not None:
+        fields["prompt"] = job.prompt
     await _db(services.update_request)(job.request_id, **fields)
     event = "spark.failed" if status == Status.FAILED else "spark.done"
     payload = {"id": job.request_id, "file_id": job.file_id, "status": status, "error": error, "pending": pending}
