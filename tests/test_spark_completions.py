@@ -22,14 +22,14 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.embedded]
 
 
 @pytest.fixture
-def model(settings):
+def model(settings, monkeypatch):
     with FakeModelServer(tokens_per_second=2000, model="fake-spark") as server:
         settings.SPARK_BASE_URL = server.base_url
         settings.SPARK_MODEL = "fake-spark"
         settings.SPARK_API_KEY = ""
         settings.SPARK_FIM = "auto"
         completions._fim.clear()
-        completions._cache._entries.clear()
+        monkeypatch.setattr(completions, "_cache", completions.PrefixCache(256))
         yield server
 
 

@@ -179,22 +179,28 @@ async def chat_pieces(
 # The prefix cache -------------------------------------------------------------------------------------------
 class PrefixCache:
     """The last few hundred answers by (scope, prefix, suffix) — the scope being the workspace and model, so no answer
-    crosses workspaces; also answers a prefix that typed into an answer (the rest of it), so typing through a
-    suggestion costs no request."""
+    crosses workspaces; also answers a prefix that typed into a recent answer (the rest of it), so typing through a
+    suggestion costs no request. Lookups compare the few recent prefixes of the same scope and suffix, never hash
+    prefixes they cut."""
+
+    RECENT = 8
 
     def __init__(self, size: int) -> None:
         self.size = size
         self._entries: OrderedDict[tuple, str] = OrderedDict()
+        self._recent: dict[tuple, list[str]] = {}
 
     def get(self, scope: tuple, prefix: str, suffix: str) -> str | None:
         text = self._entries.get((scope, prefix, suffix))
         if text is not None:
             self._entries.move_to_end((scope, prefix, suffix))
             return text
-        for typed in range(1, min(TYPED_THROUGH_CHARS, len(prefix)) + 1):
-            earlier = self._entries.get((scope, prefix[:-typed], suffix))
-            if earlier is not None and len(earlier) > typed and earlier.startswith(prefix[-typed:]):
-                return earlier[typed:]
+        for earlier in reversed(self._recent.get((scope, suffix), ())):
+            typed = len(prefix) - len(earlier)
+            if 0 < typed <= TYPED_THROUGH_CHARS and prefix.startswith(earlier):
+                answer = self._entries.get((scope, earlier, suffix))
+                if answer is not None and len(answer) > typed and answer.startswith(prefix[len(earlier) :]):
+                    return answer[typed:]
         return None
 
     def put(self, scope: tuple, prefix: str, suffix: str, text: str) -> None:
@@ -202,8 +208,16 @@ class PrefixCache:
             return
         self._entries[(scope, prefix, suffix)] = text
         self._entries.move_to_end((scope, prefix, suffix))
+        recent = self._recent.setdefault((scope, suffix), [])
+        recent.append(prefix)
+        del recent[: -self.RECENT]
         while len(self._entries) > self.size:
-            self._entries.popitem(last=False)
+            (old_scope, old_prefix, old_suffix), _ = self._entries.popitem(last=False)
+            old = self._recent.get((old_scope, old_suffix))
+            if old is not None and old_prefix in old:
+                old.remove(old_prefix)
+                if not old:
+                    del self._recent[(old_scope, old_suffix)]
 
 
 _cache = PrefixCache(settings.SPARK_COMPLETION_CACHE_SIZE)
