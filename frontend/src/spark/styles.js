@@ -9,9 +9,9 @@ const CSS = `
 .spark-bar{position:absolute;top:8px;right:24px;z-index:15;display:flex;gap:8px;align-items:center;
   background:var(--bg-elevated,#161a23);border:1px solid #f5a623;border-radius:8px;padding:4px 10px;font-size:12px;
   color:var(--text,#e4e8f0);box-shadow:0 4px 16px rgba(0,0,0,.4)}
-.spark-bar{flex-direction:column;align-items:stretch;max-width:640px}
+.spark-bar{flex-direction:column;align-items:stretch;gap:4px;max-width:440px}
 .spark-bar .row{display:flex;gap:8px;align-items:center;flex-wrap:wrap}
-.spark-bar .thread{margin:0;padding-left:18px;color:var(--text-dim,#9aa3b5);max-height:90px;overflow:auto}
+.spark-bar .thread{margin:0;padding-left:18px;color:var(--text-dim,#9aa3b5);max-height:48px;overflow:auto;font-size:11px}
 .spark-bar .thread[hidden],.spark-bar input[hidden]{display:none}
 .spark-bar input{background:var(--bg,#0f1117);color:var(--text,#e4e8f0);border:1px solid var(--border,#262d3b);
   border-radius:6px;padding:4px 8px;font:12px var(--font,sans-serif)}
