@@ -76,6 +76,20 @@ class StreamRecord:
     ended: float | None = None
     closed_by_client: bool = False
     tokens_sent: int = 0
+    connection: socket.socket | None = field(default=None, repr=False, compare=False)
+
+    def finish(self) -> None:
+        if self.ended is None:
+            self.ended = time.monotonic()
+
+
+def _closed_by_peer(connection: socket.socket) -> bool:
+    try:
+        return connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
 
 
 class ClientClosed(Exception):
@@ -166,9 +180,15 @@ class FakeModelServer:
             peak = max(peak, level)
         return peak
 
-    def _open_stream(self, path: str) -> StreamRecord:
-        record = StreamRecord(path, time.monotonic())
+    def _open_stream(self, path: str, connection: socket.socket | None = None) -> StreamRecord:
+        """Track a new stream. Streams whose client has already closed are marked ended first: their own threads may
+        not have run yet (the GIL), and a stream must never look open after the client closed it."""
         with self._lock:
+            for stream in self.streams:
+                if stream.ended is None and stream.connection is not None and _closed_by_peer(stream.connection):
+                    stream.closed_by_client = True
+                    stream.finish()
+            record = StreamRecord(path, time.monotonic(), connection=connection)
             self.streams.append(record)
         return record
 
@@ -332,12 +352,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # Waiting, and noticing a client that went away ---------------------------------------------------
     def _client_gone(self) -> bool:
-        try:
-            return self.connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-        except BlockingIOError:
-            return False
-        except OSError:
-            return True
+        return _closed_by_peer(self.connection)
 
     def _wait(self, seconds: float) -> None:
         """Sleep, but raise ClientClosed as soon as the client closes the connection."""
@@ -363,7 +378,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        return self.fake._open_stream(self.path.rstrip("/"))
+        return self.fake._open_stream(self.path.rstrip("/"), self.connection)
 
     def _tokens(self, record: StreamRecord, response: FakeResponse, fault: _Fault | None, send) -> bool:
         """Pace the tokens at the configured rate, after the TTFT; False when a fault ended the stream."""
@@ -418,7 +433,7 @@ class _Handler(BaseHTTPRequestHandler):
             record.closed_by_client = True
             self.close_connection = True
         finally:
-            record.ended = time.monotonic()
+            record.finish()
 
     def _text_completion(self, body: dict) -> None:
         """Legacy text completions; with `suffix` this is fill-in-the-middle."""
@@ -457,7 +472,7 @@ class _Handler(BaseHTTPRequestHandler):
             record.closed_by_client = True
             self.close_connection = True
         finally:
-            record.ended = time.monotonic()
+            record.finish()
 
     def _stream_tool_call(self, chunk, index: int, call: dict) -> None:
         call_id = f"call_{index}_{uuid.uuid4().hex[:8]}"
@@ -570,7 +585,7 @@ class _Handler(BaseHTTPRequestHandler):
             record.closed_by_client = True
             return False
         finally:
-            record.ended = time.monotonic()
+            record.finish()
 
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
