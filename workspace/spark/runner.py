@@ -121,12 +121,13 @@ async def start(
         raise SparkError(f"unknown mode {mode!r}; one of {', '.join(MODES)}")
     if len(instruction) > settings.SPARK_MAX_INSTRUCTION_CHARS:
         raise SparkError(f"the instruction is longer than {settings.SPARK_MAX_INSTRUCTION_CHARS} characters")
+    node = await _file(file_id, workspace_id)
     parent = await _refined_request(refine, workspace_id, file_id) if refine is not None else None
     if parent is not None:
         mode = "replace"
     config = None
     if mode in OFFLINE_MODES:
-        if (await _file(file_id, workspace_id)).language != "python":
+        if node.language != "python":
             raise SparkError(f"{mode} (ruff) works on Python files only")
         model, base_url = f"ruff {mode}", ""
     elif content is not None and mode in EDIT_MODES and parent is None:
@@ -141,7 +142,6 @@ async def start(
         if not config.configured:
             raise SparkError(config.public()["help"])
         model, base_url = config.model, config.base_url
-    node = await _file(file_id, workspace_id)
     job = SparkJob(
         None,
         workspace_id,
