@@ -9,6 +9,11 @@ Starts its own fake OpenAI-compatible server (a separate process), one Daphne pr
 model server wrote the token chunk to the moment the token is in each client's document, counts lost tokens,
 and reports CPU of Daphne and of the clients. The reference, in the same run: the same token stream read
 directly by a plain openai-SDK client (model -> a Python client, no Sparkroom in between).
+
+It also measures Sparkroom's own share of the time to first token over --ttft short requests: the request sent on
+the workspace socket -> the model server reading it, plus the model server writing the first token -> that token in
+the client's document (both ends on the same host's monotonic clock), next to the share each request recorded
+(`SparkRequest.ttft_share_ms`: handler entry -> request written, first chunk read -> its update handed on).
 """
 
 from __future__ import annotations
@@ -44,7 +49,8 @@ def token_list(count: int) -> list[str]:
 
 # The fake model server, in its own process so its timing does not share a GIL with the clients ---------
 def serve_fake(port: int) -> None:
-    """Child process: run the fake server; stdin commands {"tokens": n, "tps": r} / {"emitted": true}."""
+    """Child process: run the fake server; stdin commands {"tokens": n, "tps": r} / {"emitted": true} /
+    {"arrivals": true} / {"completions": n, "tps": r, "ttft": s} (script n streamed FIM answers) / {"streams": true}."""
     from tests.fake_openai import FakeModelServer, FakeResponse
 
     server = FakeModelServer(model=MODEL, port=port).start()
@@ -53,10 +59,22 @@ def serve_fake(port: int) -> None:
         command = json.loads(line)
         if "tokens" in command:
             server.emitted.clear()
+            server.ttft = command.get("ttft", 0.0)
             server.script(FakeResponse(tokens=token_list(command["tokens"]), tokens_per_second=command["tps"]))
             print("OK", flush=True)
+        elif "completions" in command:
+            server.emitted.clear()
+            server.ttft = command["ttft"]
+            answer = FakeResponse(tokens=["x", " +", " 1", "\n", "    y"], tokens_per_second=command["tps"])
+            server.script_completion(*[answer] * command["completions"])
+            print("OK", flush=True)
+        elif "streams" in command:
+            streams = [(s.opened, s.ended, s.closed_by_client) for s in server.streams]
+            print(json.dumps({"streams": streams, "max_concurrent": server.max_concurrent_streams()}), flush=True)
         elif "emitted" in command:
             print(json.dumps([ns for _, ns in server.emitted]), flush=True)
+        elif "arrivals" in command:
+            print(json.dumps([r["_arrived_ns"] for r in server.requests if "_arrived_ns" in r]), flush=True)
     server.stop()
 
 
@@ -81,13 +99,24 @@ class FakeModel:
             self.proc.stdin.close()
             self.proc.wait(timeout=10)
 
-    def script(self, tokens: int, tps: float) -> None:
-        self.proc.stdin.write(json.dumps({"tokens": tokens, "tps": tps}) + "\n")
+    def script(self, tokens: int, tps: float, ttft: float = 0.0) -> None:
+        self.proc.stdin.write(json.dumps({"tokens": tokens, "tps": tps, "ttft": ttft}) + "\n")
         self.proc.stdin.flush()
         assert self.proc.stdout.readline().strip() == "OK"
 
     def emitted(self) -> list[int]:
         self.proc.stdin.write('{"emitted": true}\n')
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def command(self, **command) -> object:
+        self.proc.stdin.write(json.dumps(command) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline().strip()
+        return line if line == "OK" else json.loads(line)
+
+    def arrivals(self) -> list[int]:
+        self.proc.stdin.write('{"arrivals": true}\n')
         self.proc.stdin.flush()
         return json.loads(self.proc.stdout.readline())
 
@@ -241,6 +270,61 @@ async def run_scenario(http_url: str, tps: float, clients: int, tokens: int, fak
     }
 
 
+async def run_ttft(http_url: str, fake: FakeModel, requests: int, ttft_ms: float) -> dict:
+    """Sparkroom's share of the TTFT over short requests on one open file, one at a time (the first one, which opens
+    the pooled connection and loads the file's facts, is left out)."""
+    from channels.db import database_sync_to_async
+    from websockets.asyncio.client import connect
+
+    from workspace.spark.models import SparkRequest
+
+    ws_url = http_url.replace("http://", "ws://")
+    workspace_id, file_id, _, token, cookie = await database_sync_to_async(prepare_file)()
+    before, after, recorded = [], [], []
+    async with connect(
+        f"{ws_url}/ws/workspace/{workspace_id}", additional_headers={"Cookie": f"sessionid={cookie}"}
+    ) as channel:
+        await channel.recv()  # hello
+        for index in range(requests + 1):
+            client = BenchClient(f"{ws_url}/ws/yjs/{file_id}?token={token}")
+            stop = asyncio.Event()
+            task = asyncio.create_task(client.run(stop))
+            await asyncio.wait_for(client.synced.wait(), 30)
+            client.base = len(client.text)  # tokens of this request only
+            client.seen_at.clear()
+            fake.script(5, 1000, ttft_ms / 1000)
+            await asyncio.sleep(0.05)  # let the socket settle: one request at a time, no queueing
+            sent = time.monotonic_ns()
+            end = 10**9
+            await channel.send(
+                json.dumps(
+                    {"type": "spark.request", "file_id": file_id, "instruction": "b", "selection": {"start": end}}
+                )
+            )
+            request_id = None
+            while True:
+                message = json.loads(await asyncio.wait_for(channel.recv(), 30))
+                if message["type"] == "spark.request.ok":
+                    request_id = message["id"]
+                elif message["type"] in ("spark.done", "spark.failed") and message.get("id") == request_id:
+                    break
+            while not client.seen_at:  # noqa: ASYNC110 - polling in a bench
+                await asyncio.sleep(0.001)
+            await channel.send(json.dumps({"type": "spark.accept", "id": request_id}))
+            stop.set()
+            await asyncio.gather(task, return_exceptions=True)
+            arrived, first = fake.arrivals()[-1], fake.emitted()[0]
+            if index == 0:
+                continue
+            before.append((arrived - sent) / 1e6)
+            after.append((client.seen_at[0] - first) / 1e6)
+            row = await SparkRequest.objects.aget(id=request_id)
+            if row.ttft_share_ms is not None:
+                recorded.append(row.ttft_share_ms)
+    total = [b + a for b, a in zip(before, after, strict=True)]
+    return {"before": before, "after": after, "total": total, "recorded": recorded}
+
+
 async def _record(request_id: int) -> dict:
     from workspace.spark.models import SparkRequest
 
@@ -306,6 +390,8 @@ def main() -> None:
     parser.add_argument(
         "--conn-max-age", type=int, default=None, help="DB_CONN_MAX_AGE for Daphne (persistent DB connections)"
     )
+    parser.add_argument("--ttft", type=int, default=30, help="short requests for the TTFT share (0: skip)")
+    parser.add_argument("--model-ttft-ms", type=float, default=30.0, help="the fake model's TTFT in those requests")
     parser.add_argument("--serve-fake", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_fake:
@@ -337,6 +423,7 @@ def main() -> None:
                 finally:
                     gc.enable()
                 rows.append((tps, clients, tokens, result, reference))
+        ttft = asyncio.run(run_ttft(http_url, fake, args.ttft, args.model_ttft_ms)) if args.ttft else None
     mode = "embedded (SQLite + in-memory layer)" if args.embedded else "production (PostgreSQL + Redis layer)"
     flush = args.flush_ms if args.flush_ms is not None else "default"
     shared = f", rooms on the {args.rooms_layer} layer" if redis_url else ""
@@ -359,6 +446,20 @@ def main() -> None:
             f"{(r['model_tps'] or 0):>11.0f} | {(r['overhead_ms'] or 0):>8.2f} {(r['overhead_max_ms'] or 0):>8.2f} | "
             f"{r['daphne_cpu']:>9.0f}% {r['clients_cpu']:>10.0f}%"
         )
+    if ttft:
+
+        def cell(values: list[float]) -> str:
+            return f"{percentile(values, 50):>7.2f} {percentile(values, 99):>7.2f}"
+
+        print(
+            f"\nSparkroom's share of the TTFT over {len(ttft['total'])} requests, model TTFT {args.model_ttft_ms:g} ms"
+            " (ms, p50 p99):"
+        )
+        print(f"  request sent on the socket -> read by the model server     {cell(ttft['before'])}")
+        print(f"  first token written by the model -> in the client's doc    {cell(ttft['after'])}")
+        print(f"  total                                                       {cell(ttft['total'])}")
+        if ttft["recorded"]:
+            print(f"  recorded on the requests (handler -> written, read -> handed on) {cell(ttft['recorded'])}")
     print(
         "\nlatency = model server wrote the token chunk -> token in the client's pycrdt doc (same host, monotonic"
         " clock);\nref = the same stream read directly by a plain client; added = Sparkroom - ref;\novh ="

@@ -88,6 +88,9 @@ HTTP_MATRIX: dict[str, Http] = {
     "GET /api/spark/providers": Http(LOGIN),
     "GET /api/spark/requests": Http(Role.VIEWER, query=("workspace_id",)),
     "GET /api/spark/requests/{request_id}": Http(Role.VIEWER),
+    "GET /api/spark/completions": Http(Role.VIEWER, query=("workspace_id",)),
+    "PUT /api/spark/completions": Http(LOGIN, {"enabled": False}),
+    "PUT /api/spark/workspaces/{workspace_id}/completions": Http(Role.OWNER, {"default": True}),
 }
 
 PAGE_MATRIX: dict[str, Http] = {
@@ -133,6 +136,25 @@ WS_MATRIX: dict[str, Message] = {
     "spark.cancel": Message(Role.EDITOR, lambda a: {"id": a["request_id"]}, lambda b: {"id": b["request_id"]}),
     "spark.accept": Message(Role.EDITOR, lambda a: {"id": a["request_id"]}, lambda b: {"id": b["request_id"]}),
     "spark.reject": Message(Role.EDITOR, lambda a: {"id": a["request_id"]}, lambda b: {"id": b["request_id"]}),
+    "spark.hunks": Message(
+        Role.EDITOR,
+        lambda a: {"id": a["request_id"], "action": "accept"},
+        lambda b: {"id": b["request_id"], "action": "accept"},
+    ),
+    "spark.pending": Message(Role.VIEWER),
+    # Allowed callers fail after the role gate (no job is created); the cross case names B's file.
+    "spark.handover": Message(
+        Role.EDITOR,
+        lambda a: {"file_id": a["file_id"], "conversation": "not a list"},
+        lambda b: {"file_id": b["file_id"], "instruction": "refactor"},
+    ),
+    "spark.complete": Message(
+        Role.EDITOR,
+        lambda a: {"file_id": a["file_id"], "prefix": 1, "suffix": ""},
+        lambda b: {"file_id": b["file_id"], "prefix": "x = ", "suffix": ""},
+    ),
+    "spark.complete.cancel": Message(Role.EDITOR),
+    "spark.complete.report": Message(Role.EDITOR, lambda a: {"key": "no-such-key", "outcome": "shown"}),
     "jobs.create": Message(Role.EDITOR, lambda a: {"kind": "no-such-kind", "prompt": "x"}),
     "jobs.list": Message(Role.VIEWER),
     "jobs.get": Message(Role.VIEWER, lambda a: {"job_id": a["job_id"]}, lambda b: {"job_id": b["job_id"]}),

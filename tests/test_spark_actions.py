@@ -31,6 +31,7 @@ async def test_format_rewrites_the_file_with_ruff_for_everyone_and_reject_restor
     await messy_room.both_show("import os\n\nx = [1, 2]\n")
     row = await record(request_id)
     assert (row.mode, row.model, row.status) == ("format", "ruff format", "done")
+    assert row.prompt == "ruff format src/messy.py"
     assert row.replaced_text == "import os\nx  =  [1,2]\n"
     await messy_room.channel.request({"type": "spark.reject", "id": request_id})
     await messy_room.both_show("import os\nx  =  [1,2]\n")

@@ -9,12 +9,25 @@ and `ProviderNotConfigured` carries a message saying how to configure it.
     await client.chat.completions.create(model=config.model, ...)
 
 `describe_error(exc, config)` turns any SDK/HTTP failure into a sentence for the user.
+
+Streaming callers use `config.pooled_async_client()`: one SDK client per provider and event loop, kept for the
+life of the process, so requests reuse warm keep-alive connections (no TCP/TLS handshake on the time-to-first-
+token path). `on_request_written` lets a caller learn the moment its request leaves for the model server.
+
+With `{MODE}_TRANSPORT=responses-ws`, requests go over the provider's Responses API WebSocket mode instead (one
+persistent connection to `/v1/responses`, `response.create` events in, `response.*` events out, one response at a
+time per connection): `acquire_responses_socket` hands out an idle pooled connection (or opens one), and a provider
+that refuses the upgrade is remembered, so its requests fall back to the chat-completions stream.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+import weakref
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import httpx
@@ -34,6 +47,8 @@ TIMEOUT_ERRORS = (openai.APITimeoutError, TimeoutError, httpx.TimeoutException) 
 TRANSPORT_ERRORS = (openai.APIConnectionError, httpx.TransportError) + tuple(m.TransportError for m in _SDK_HTTPX)
 
 MODES = ("spark", "deep")
+FIM_CHOICES = ("auto", "on", "off")
+TRANSPORTS = ("chat", "responses-ws")
 OLLAMA_PROBE_TIMEOUT = 0.5
 OLLAMA_CACHE_SECONDS = 30.0
 # Local servers (Ollama, llama.cpp, vLLM) accept any key, but the SDK requires one.
@@ -53,6 +68,11 @@ class ProviderConfig:
     timeout: float
     max_retries: int
     source: str  # "env" (settings), "ollama" (local fallback) or "none"
+    # Fill-in-the-middle (/v1/completions with `suffix`) for completions as you type: auto (probed once), on, off.
+    fim: str = "auto"
+    # How requests reach the model: "chat" (chat-completions stream over HTTP) or "responses-ws" (the responses
+    # API over one persistent WebSocket, where the provider offers it; the chat stream is the fallback).
+    transport: str = "chat"
 
     @property
     def configured(self) -> bool:
@@ -71,6 +91,23 @@ class ProviderConfig:
             timeout=openai.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
             max_retries=max_retries,
         )
+
+    def pooled_async_client(self) -> openai.AsyncOpenAI:
+        """This provider's shared SDK client on the running event loop (never close it); no SDK retries."""
+        self.require()
+        clients = _pooled.setdefault(asyncio.get_running_loop(), {})
+        key = (self.base_url, self.api_key, self.timeout)
+        client = clients.get(key)
+        if client is None:
+            http = openai.DefaultAsyncHttpxClient(
+                timeout=openai.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
+                limits=_pool_limits(),
+                event_hooks={"request": [_on_request]},
+            )
+            client = clients[key] = openai.AsyncOpenAI(
+                base_url=self.base_url, api_key=self.api_key or PLACEHOLDER_KEY, max_retries=0, http_client=http
+            )
+        return client
 
     def client(self, max_retries: int | None = None) -> openai.OpenAI:
         self.require()
@@ -96,8 +133,91 @@ class ProviderConfig:
             "api_key_set": bool(self.api_key),
             "timeout": self.timeout,
             "max_retries": self.max_retries,
+            "fim": self.fim,
+            "transport": self.transport,
             "help": "" if self.configured else how_to_configure(self.mode),
         }
+
+
+_pooled: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, openai.AsyncOpenAI]] = (
+    weakref.WeakKeyDictionary()
+)
+_written: ContextVar[Callable[[], None] | None] = ContextVar("llm_request_written", default=None)
+
+
+def _pool_limits():
+    limits = dict(max_connections=100, max_keepalive_connections=20, keepalive_expiry=settings.LLM_KEEPALIVE_SECONDS)
+    return _SDK_HTTPX[0].Limits(**limits) if _SDK_HTTPX else httpx.Limits(**limits)
+
+
+async def _on_request(request) -> None:
+    callback = _written.get()
+    if callback is not None:
+        callback()
+
+
+# The Responses API's WebSocket mode ------------------------------------------------------------------------
+# A connection lives at most 60 minutes on OpenAI's side; pooled ones are retired before that.
+RESPONSES_SOCKET_MAX_AGE = 55 * 60.0
+
+
+class ResponsesSocketUnavailable(Exception):
+    """The provider offers no WebSocket mode (or could not be reached that way): use the chat-completions stream."""
+
+
+@dataclass
+class ResponsesSocket:
+    """One persistent connection to a provider's `/v1/responses` WebSocket (the SDK's connection object)."""
+
+    connection: object
+    opened: float
+
+
+_sockets: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, list[ResponsesSocket]]] = (
+    weakref.WeakKeyDictionary()
+)
+_no_sockets: set[tuple[str, str]] = set()
+
+
+async def acquire_responses_socket(config: ProviderConfig) -> ResponsesSocket:
+    """An idle connection of this provider's pool, or a new one. Raises ResponsesSocketUnavailable."""
+    key = (config.base_url, config.api_key)
+    if key in _no_sockets:
+        raise ResponsesSocketUnavailable(f"{config.base_url} has no WebSocket mode")
+    idle = _sockets.setdefault(asyncio.get_running_loop(), {}).setdefault(key, [])
+    while idle:
+        socket = idle.pop()
+        if time.monotonic() - socket.opened < RESPONSES_SOCKET_MAX_AGE:
+            return socket
+        await close_responses_socket(socket)
+    try:
+        connection = await config.pooled_async_client().responses.connect().enter()
+    except Exception as exc:  # noqa: BLE001 - any failure to connect falls back to the chat stream
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if status is not None and 400 <= status < 500 and status not in (401, 403, 408, 429):
+            _no_sockets.add(key)  # refused for good (no such route, no upgrade): do not ask again
+        raise ResponsesSocketUnavailable(f"no WebSocket mode at {config.base_url}: {exc}") from exc
+    return ResponsesSocket(connection, time.monotonic())
+
+
+def release_responses_socket(config: ProviderConfig, socket: ResponsesSocket) -> None:
+    """A connection whose last response completed: back into the pool for the next request."""
+    _sockets.setdefault(asyncio.get_running_loop(), {}).setdefault((config.base_url, config.api_key), []).append(socket)
+
+
+async def close_responses_socket(socket: ResponsesSocket) -> None:
+    """A connection that must not be reused (its response was cut short or failed): closed."""
+    try:
+        await socket.connection.close()
+    except Exception:  # noqa: BLE001, S110 - closing a connection that is already gone
+        pass
+
+
+def on_request_written(callback: Callable[[], None] | None) -> None:
+    """From now on in the current task, `callback()` runs each time a pooled client sends a request (after the SDK
+    built it, right before its bytes are written). Tasks copy the context they start from, so this stays within the
+    task (e.g. the one reading a stream) and whatever it starts."""
+    _written.set(callback)
 
 
 def how_to_configure(mode: str) -> str:
@@ -123,6 +243,16 @@ def _mode_settings(mode: str) -> tuple[str, str, str, float, int]:
     )
 
 
+def _mode_choices(mode: str) -> dict:
+    prefix = mode.upper()
+    fim = str(getattr(settings, f"{prefix}_FIM", "auto") or "auto").lower()
+    transport = str(getattr(settings, f"{prefix}_TRANSPORT", "chat") or "chat").lower()
+    return {
+        "fim": fim if fim in FIM_CHOICES else "auto",
+        "transport": transport if transport in TRANSPORTS else "chat",
+    }
+
+
 _ollama_cache: dict[str, tuple[float, list[str]]] = {}
 
 
@@ -146,16 +276,26 @@ def _ollama_models() -> list[str]:
 def resolve(mode: str) -> ProviderConfig:
     """The endpoint for a mode (sync; may probe the local Ollama once per 30 s)."""
     base_url, api_key, model, timeout, retries = _mode_settings(mode)
+    choices = _mode_choices(mode)
     if base_url:
-        return ProviderConfig(mode, base_url.rstrip("/"), api_key, model, timeout, retries, "env")
+        return ProviderConfig(mode, base_url.rstrip("/"), api_key, model, timeout, retries, "env", **choices)
     models = _ollama_models()
     if models:
         chosen = model if model in models else models[0]
-        return ProviderConfig(mode, settings.OLLAMA_FALLBACK_URL.rstrip("/"), "", chosen, timeout, retries, "ollama")
-    return ProviderConfig(mode, "", "", model, timeout, retries, "none")
+        base = settings.OLLAMA_FALLBACK_URL.rstrip("/")
+        return ProviderConfig(mode, base, "", chosen, timeout, retries, "ollama", **choices)
+    return ProviderConfig(mode, "", "", model, timeout, retries, "none", **choices)
 
 
-aresolve = sync_to_async(resolve, thread_sensitive=False)
+_resolve_in_thread = sync_to_async(resolve, thread_sensitive=False)
+
+
+async def aresolve(mode: str) -> ProviderConfig:
+    """`resolve` from async code: at once when the endpoint is configured (no thread hop on the time-to-first-token
+    path), in a thread when the local Ollama must be probed."""
+    if _mode_settings(mode)[0]:
+        return resolve(mode)
+    return await _resolve_in_thread(mode)
 
 
 def describe_error(exc: BaseException, config: ProviderConfig | None = None, *, tokens: int = 0) -> str:

@@ -289,8 +289,9 @@ SPARK_API_KEY = os.environ.get("SPARK_API_KEY", "")
 SPARK_MODEL = os.environ.get("SPARK_MODEL", "")
 SPARK_TIMEOUT = env_float("SPARK_TIMEOUT", 30.0)
 SPARK_MAX_RETRIES = env_int("SPARK_MAX_RETRIES", 2)
-# Pieces arriving within this window are coalesced into one update (the first after a pause goes at once).
-SPARK_FLUSH_INTERVAL_MS = env_float("SPARK_FLUSH_INTERVAL_MS", 5.0)
+# A streamed piece goes into the document at once unless the last update is more recent than this; pieces arriving
+# faster are coalesced (at most 1000 / this updates per second per stream, whatever the model's speed).
+SPARK_FLUSH_INTERVAL_MS = env_float("SPARK_FLUSH_INTERVAL_MS", 2.0)
 SPARK_PROGRESS_INTERVAL_MS = env_float("SPARK_PROGRESS_INTERVAL_MS", 100.0)
 # Unsettled AI edits are accepted automatically after this many seconds (Reject needs the live session).
 SPARK_PENDING_TTL = env_int("SPARK_PENDING_TTL", 3600)
@@ -299,6 +300,21 @@ SPARK_RUFF_BINARY = os.environ.get("SPARK_RUFF_BINARY", "")  # default: the ruff
 SPARK_RUFF_TIMEOUT = env_float("SPARK_RUFF_TIMEOUT", 20.0)
 # Tried when SPARK_*/DEEP_* are unset: a local Ollama server.
 OLLAMA_FALLBACK_URL = os.environ.get("OLLAMA_FALLBACK_URL", "http://127.0.0.1:11434/v1")
+# Fill-in-the-middle (/v1/completions with `suffix`) for completions as you type: auto (probed once per provider),
+# on, off (a chat prompt with prefix and suffix instead).
+SPARK_FIM = os.environ.get("SPARK_FIM", "auto")
+# chat (chat-completions stream) or responses-ws (the responses API over one persistent WebSocket; falls back to chat
+# where the provider has none).
+SPARK_TRANSPORT = os.environ.get("SPARK_TRANSPORT", "chat")
+DEEP_TRANSPORT = os.environ.get("DEEP_TRANSPORT", "chat")
+# Idle keep-alive connections to a model server are kept this long (one pooled client per provider).
+LLM_KEEPALIVE_SECONDS = env_float("LLM_KEEPALIVE_SECONDS", 300.0)
+# Completions as you type (ghost text): the model (default SPARK_MODEL), the longest suggestion, how long typing must
+# pause before a request (the first keystroke after a pause asks at once), and the size of the prefix cache.
+SPARK_COMPLETION_MODEL = os.environ.get("SPARK_COMPLETION_MODEL", "")
+SPARK_COMPLETION_MAX_TOKENS = env_int("SPARK_COMPLETION_MAX_TOKENS", 96)
+SPARK_COMPLETION_DEBOUNCE_MS = env_int("SPARK_COMPLETION_DEBOUNCE_MS", 120)
+SPARK_COMPLETION_CACHE_SIZE = env_int("SPARK_COMPLETION_CACHE_SIZE", 256)
 # --- end Spark ---
 
 # --- Deep mode (slow model, long jobs on Celery). ---

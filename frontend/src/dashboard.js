@@ -1,6 +1,6 @@
 // The task history dashboard (/history/ and /history/w/<id>/): filters, table, pager, charts, live updates.
 
-import { histogramChart, latencyTable, rateChart, stackedDaysChart } from './dashboard/charts.js';
+import { completionsTable, histogramChart, latencyTable, rateChart, stackedDaysChart } from './dashboard/charts.js';
 import { connectLive } from './dashboard/live.js';
 import { renderPager, renderRows } from './dashboard/table.js';
 
@@ -85,6 +85,7 @@ async function loadCharts() {
       stackedDaysChart('Tokens per day', 'chart-tokens', stats.tokens_per_day, ['spark', 'deep']),
       rateChart('Success rate per day', 'chart-success', stats.success_per_day),
       latencyTable(stats.latency),
+      ...(stats.completions?.length ? [completionsTable(stats.completions)] : []),
     );
   } catch (error) {
     charts.textContent = `Could not load the charts: ${error.message}`;

@@ -82,7 +82,17 @@ class ChangeOut(Schema):
     diff: str
 
 
+class ThreadStep(Schema):
+    kind: str
+    id: int
+    instruction: str
+    status: str
+
+
 class HistoryDetail(HistoryRow):
+    # The Spark thread of instructions of a region, and the Deep job it was handed over to (or, for a job, the Spark
+    # request it came from): the two modes' shared history thread.
+    thread: list[ThreadStep] = []
     instruction: str
     full_prompt: str
     inserted_text: str
@@ -124,6 +134,20 @@ class DaySuccess(SuccessCounts):
     day: str
 
 
+class CompletionModelStats(Schema):
+    model: str
+    requests: int
+    shown: int
+    accepted: int
+    cached: int
+    acceptance_rate: float | None
+    latency_p50: float | None
+    latency_p90: float | None
+    latency_p99: float | None
+    server_p50: float | None
+    server_p99: float | None
+
+
 class HistoryStats(Schema):
     records: int
     buckets_ms: list[int]
@@ -131,6 +155,7 @@ class HistoryStats(Schema):
     tokens_per_day: list[DayTokens]
     success: dict[str, SuccessCounts]
     success_per_day: list[DaySuccess]
+    completions: list[CompletionModelStats]
 
 
 def _filters(request, params: FiltersIn, workspace_id: int | None) -> HistoryFilters:

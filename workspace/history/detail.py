@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from datetime import timedelta
 
-from django.db.models import Model
+from django.db.models import Model, Q
 
 from workspace.history import sources
 
@@ -25,6 +25,30 @@ def find_spark(request_id: int) -> Model | None:
 def find_job(job_id: int) -> Model | None:
     qs = sources.job_queryset()
     return None if qs is None else qs.filter(id=job_id).first()
+
+
+def _job_step(job: Model) -> dict:
+    return {"kind": sources.JOB, "id": job.id, "instruction": job.prompt[:500], "status": job.status}
+
+
+def spark_thread(request: Model) -> list[dict]:
+    """The region's thread of instructions (first request first) and, if it was handed over, its Deep job."""
+    qs = sources.spark_queryset()
+    root = getattr(request, "thread_id", None) or request.id
+    members = list(qs.filter(Q(id=root) | Q(thread_id=root)).order_by("id"))
+    steps = [{"kind": sources.SPARK, "id": m.id, "instruction": m.instruction, "status": m.status} for m in members]
+    job_id = next((m.handover_job_id for m in members if getattr(m, "handover_job_id", None)), None)
+    job = find_job(job_id) if job_id else None
+    if job is not None and job.workspace_id == request.workspace_id:
+        steps.append(_job_step(job))
+    return steps
+
+
+def job_thread(job: Model) -> list[dict]:
+    """For a job handed over from Spark: that Spark thread, then the job."""
+    qs = sources.spark_queryset()
+    origin = qs.filter(handover_job_id=job.id, workspace_id=job.workspace_id).order_by("id").first() if qs else None
+    return spark_thread(origin) if origin is not None else []
 
 
 def _spark_timeline(request: Model) -> list[dict]:
@@ -52,6 +76,7 @@ def spark_detail(request: Model) -> dict:
         "events": _spark_timeline(request),
         "changeset": [],
         "output": "",
+        "thread": spark_thread(request),
     }
 
 
@@ -80,4 +105,5 @@ def job_detail(job: Model) -> dict:
         "events": events,
         "changeset": changes,
         "output": str(result.get("output", "") or ""),
+        "thread": job_thread(job),
     }

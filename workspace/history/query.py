@@ -46,7 +46,7 @@ def member_workspace_ids(user: AbstractBaseUser) -> list[int]:
     return list(Membership.objects.filter(user=user).values_list("workspace_id", flat=True))
 
 
-def _day_start(day: date) -> datetime:
+def day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
 
 
@@ -57,9 +57,9 @@ def _common(qs: QuerySet, filters: HistoryFilters) -> QuerySet:
     if filters.user:
         qs = qs.filter(user__username=filters.user)
     if filters.date_from:
-        qs = qs.filter(created_at__gte=_day_start(filters.date_from))
+        qs = qs.filter(created_at__gte=day_start(filters.date_from))
     if filters.date_to:
-        qs = qs.filter(created_at__lt=_day_start(filters.date_to + timedelta(days=1)))
+        qs = qs.filter(created_at__lt=day_start(filters.date_to + timedelta(days=1)))
     return qs
 
 

@@ -33,6 +33,13 @@ def job_model() -> type[Model] | None:
         return None
 
 
+def completion_model() -> type[Model] | None:
+    try:
+        return apps.get_model("spark", "Completion")
+    except LookupError:
+        return None
+
+
 def spark_queryset() -> QuerySet | None:
     model = spark_model()
     return None if model is None else model.objects.select_related("user", "workspace", "file")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from datetime import timedelta
 
 from django.conf import settings
 
@@ -82,6 +83,51 @@ def _rate(counts: dict) -> float | None:
     return round(counts["succeeded"] / finished, 4) if finished else None
 
 
+def completion_stats(filters: HistoryFilters, limit: int) -> list[dict]:
+    """Completions as you type, per model: how many were asked for, shown and accepted (Tab, or Ctrl+→ for part),
+    the acceptance rate (accepted / shown), and keystroke -> ghost text latency and Sparkroom's share of it."""
+    model = sources.completion_model()
+    if model is None or filters.mode not in ("", "spark") or filters.status or filters.q:
+        return []
+    qs = model.objects.filter(workspace_id__in=filters.workspace_ids)
+    if filters.user:
+        qs = qs.filter(user__username=filters.user)
+    if filters.date_from:
+        qs = qs.filter(created_at__gte=query.day_start(filters.date_from))
+    if filters.date_to:
+        qs = qs.filter(created_at__lt=query.day_start(filters.date_to + timedelta(days=1)))
+    per_model: dict[str, list[dict]] = defaultdict(list)
+    fields = ("model", "outcome", "latency_ms", "server_ms", "cached")
+    for row in qs.order_by("-created_at").values(*fields)[:limit]:
+        per_model[row["model"]].append(row)
+    out = []
+    for name in sorted(per_model):
+        rows = per_model[name]
+        shown = [r for r in rows if r["outcome"] in COMPLETION_SHOWN]
+        accepted = [r for r in rows if r["outcome"] in ("accepted", "partial")]
+        latency = sorted(r["latency_ms"] for r in shown if r["latency_ms"] is not None)
+        server = sorted(r["server_ms"] for r in rows if r["server_ms"] is not None)
+        out.append(
+            {
+                "model": name,
+                "requests": len(rows),
+                "shown": len(shown),
+                "accepted": len(accepted),
+                "cached": sum(1 for r in rows if r["cached"]),
+                "acceptance_rate": round(len(accepted) / len(shown), 4) if shown else None,
+                "latency_p50": percentile(latency, 0.5),
+                "latency_p90": percentile(latency, 0.9),
+                "latency_p99": percentile(latency, 0.99),
+                "server_p50": percentile(server, 0.5),
+                "server_p99": percentile(server, 0.99),
+            }
+        )
+    return out
+
+
+COMPLETION_SHOWN = ("shown", "accepted", "partial", "dismissed")
+
+
 def history_stats(filters: HistoryFilters, limit: int | None = None) -> dict:
     filters.validate()
     records = _records(filters, limit or settings.HISTORY_STATS_LIMIT)
@@ -115,4 +161,5 @@ def history_stats(filters: HistoryFilters, limit: int | None = None) -> dict:
         "success_per_day": [
             {"day": day, **success_per_day[day], "rate": _rate(success_per_day[day])} for day in sorted(success_per_day)
         ],
+        "completions": completion_stats(filters, limit or settings.HISTORY_STATS_LIMIT),
     }

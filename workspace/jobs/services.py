@@ -54,6 +54,16 @@ def create_job(
     return job
 
 
+def create_handover_job(
+    user: AbstractBaseUser, workspace_id: int, prompt: str, origin: str, *, enqueue: Callable[[int], None]
+) -> Job:
+    """An agent job handed over from elsewhere (Spark's "Take this to Deep"): its log says where it came from,
+    `origin` being that sentence (e.g. "handed over from Spark thread #12")."""
+    job = create_job(user, workspace_id, JobKind.AGENT, prompt[:MAX_PROMPT], enqueue=enqueue)
+    events.record(job, "status", origin, {"handover": origin})
+    return job
+
+
 def _announce_created(job: Job, queued: JobEvent) -> None:
     events.broadcast(job.workspace_id, "job.event", {"job_id": job.id, **events.event_dict(queued)})
     events.status_changed(job)

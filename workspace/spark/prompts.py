@@ -1,17 +1,22 @@
-"""Prompts for Spark requests, and stripping markdown fences from a streamed answer as it arrives."""
+"""Prompts for Spark requests (edits, refinements of a pending edit, chat, completions), telling a long task from a
+quick one, and filtering a streamed answer as it arrives (markdown fences, the model's own hand-over signal)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 FENCE = "```"
 MAX_FILE_CHARS = 24_000
 NEARBY_LINES = 12
 
+HANDOVER_MARKER = "DEEP:"
 SYSTEM_EDIT = (
     "You are Spark, a code-editing assistant inside a collaborative editor. "
     "Reply with ONLY the code that goes at the marked place: no explanations, no markdown fences. "
-    "Keep the file's indentation and style."
+    "Keep the file's indentation and style. "
+    f"If the request cannot be done well at this one place (it needs changes in several files, or a long "
+    f"multi-step effort), reply with only one line: {HANDOVER_MARKER} followed by a short reason."
 )
 SYSTEM_CHAT = (
     "You are Spark, a coding assistant inside a collaborative editor. Answer concisely. "
@@ -68,6 +73,84 @@ def build_messages(ctx: EditContext, instruction: str, history: list[dict] | Non
         {"role": "system", "content": SYSTEM_EDIT},
         {"role": "user", "content": f"{file_block}\n\nInstruction: {instruction}\n\n{place}"},
     ]
+
+
+def build_refine_messages(
+    ctx: EditContext, instructions: list[str], original: str, current: str, follow_up: str
+) -> list[dict]:
+    """A follow-up on a pending edit ("make it simpler"): the earlier instructions, the text from before them, the
+    AI text now in the file (marked as the selection when it is found there) and the follow-up."""
+    before, after, trimmed = _window(ctx.text, ctx.start, ctx.end)
+    if ctx.end > ctx.start:
+        marked = f"{before}<selection>{ctx.selection}</selection>{after}"
+    else:
+        marked = f"{before}<cursor/>{after}"
+    history = "\n".join(f"{i}. {text}" for i, text in enumerate(instructions, 1))
+    original_block = f"<original>\n{original}\n</original>" if original else "(it was inserted: nothing was there)"
+    content = (
+        f"File: {ctx.path} (language: {ctx.language}){' [trimmed]' if trimmed else ''}\n<file>\n{marked}\n</file>\n\n"
+        f"Earlier instructions for this place, in order:\n{history}\n\n"
+        f"Text before the first instruction: {original_block}\n\n"
+        f"Your current answer (in the file as the selection):\n<current>\n{current}\n</current>\n\n"
+        f"Follow-up: {follow_up}\n\n"
+        "Rewrite your current answer following every instruction above, the follow-up last; reply with the new "
+        "text for the selection only."
+    )
+    return [{"role": "system", "content": SYSTEM_EDIT}, {"role": "user", "content": content}]
+
+
+# A long task: several files named, or the whole codebase. Spark offers the hand-over to Deep instead of streaming.
+_FILE_NAME = re.compile(r"\b[\w./-]+\.(?:py|js|ts|tsx|jsx|css|html|md|json|toml|ya?ml|txt|rs|go|java|c|h|cpp|rb|sh)\b")
+_WHOLE = re.compile(
+    r"\b(?:(?:refactor|rewrite|rename|migrate|port|convert|update|change)\b.{0,30}\b(?:the whole|the entire|all|"
+    r"every|each)\b.{0,20}\b(?:code ?base|project|repo(?:sitory)?|files?|modules?|packages?|app(?:lication)?)"
+    r"|(?:across|throughout) the (?:code ?base|project|repo(?:sitory)?|app(?:lication)?)"
+    r"|(?:whole|entire) (?:code ?base|project|repo(?:sitory)?))",
+    re.IGNORECASE,
+)
+
+
+def long_task_reason(instruction: str) -> str | None:
+    """Why this request looks like a job for Deep mode, or None when it looks like one quick edit."""
+    names = {name.lower() for name in _FILE_NAME.findall(instruction)}
+    if len(names) >= 2:
+        return f"it names {len(names)} files ({', '.join(sorted(names)[:4])})"
+    match = _WHOLE.search(instruction)
+    if match:
+        return f'it asks for "{match.group(0)}"'
+    return None
+
+
+class HandOverSuggested(Exception):
+    """The model answered that the request needs Deep mode; the message is its reason."""
+
+
+async def detect_handover(pieces):
+    """Pass a stream through, unless it opens with the hand-over marker: then raise HandOverSuggested (with the
+    rest of that line as the reason) before anything reached the document. Text is held back only while the start
+    of the answer could still be the marker."""
+    head = ""
+    deciding = True
+    try:
+        async for piece in pieces:
+            if not deciding:
+                yield piece
+                continue
+            head += piece
+            stripped = head.lstrip()
+            if stripped.startswith(HANDOVER_MARKER):
+                if "\n" in stripped:
+                    raise HandOverSuggested(stripped[len(HANDOVER_MARKER) :].split("\n", 1)[0].strip())
+                continue
+            if stripped and not HANDOVER_MARKER.startswith(stripped):
+                deciding = False
+                yield head
+        if deciding and head.lstrip().startswith(HANDOVER_MARKER):
+            raise HandOverSuggested(head.lstrip()[len(HANDOVER_MARKER) :].strip())
+        if deciding and head:
+            yield head
+    finally:
+        await pieces.aclose()
 
 
 def prompt_text(messages: list[dict]) -> str:

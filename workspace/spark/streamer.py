@@ -4,12 +4,13 @@ A `SparkSession` is a local client of the file's room (like Hocuspocus' direct c
 own document, and every edit goes the room's one way (`Room.edit`: stored, then fanned out to every client here
 and in other processes). It writes with transactions of its own origin:
 
-- text goes in at a sticky position that follows its own last character, so edits elsewhere
-  (before, after, even inside the AI region) never move or corrupt it;
-- pieces arriving within SPARK_FLUSH_INTERVAL_MS are coalesced into one update (leading edge:
-  the first piece after a pause goes out at once);
-- an UndoManager scoped to its own origin records everything it did as one stack item, so
-  Reject removes exactly its insertions and restores the replaced text, even after others edited.
+- text goes in at a position that follows its own last character (kept current from the text's change events),
+  so edits elsewhere (before, after, even inside the AI region) never move or corrupt it;
+- a piece goes out at once when the last update is older than SPARK_FLUSH_INTERVAL_MS; only pieces arriving
+  faster than that are coalesced into one update;
+- the Yjs ids of everything it inserts, and the text it replaced, are kept in an `EditRecord` (stored on the request),
+  so Reject (`spark.undo`) removes exactly its insertions and restores the replaced text, even after others edited,
+  from any process and after a restart.
 
 Control messages ("spark.control": cancel / accept / reject) reach it on its bus topic (`control_topic`), so any
 Daphne process can steer a session running in another one.
@@ -23,18 +24,20 @@ import json
 import logging
 import random
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from pycrdt import Assoc, StickyIndex, Text, UndoManager
+from pycrdt import Text
 
 from workspace.bus import get_bus
 from workspace.collab import registry
 from workspace.collab.room import Room, RoomClosed
 from workspace.collab.ydoc import TEXT_NAME
 from workspace.projects.models import Role, role_at_least
-from workspace.spark.positions import byte_slice, relative_position, sticky_at
+from workspace.spark.positions import TrackedIndex, byte_slice
+from workspace.spark.undo import EditRecord, delete_set_update, id_position, own_clock, position_of, utf16_len
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +46,6 @@ AI_COLOR = "#f5a623"
 AWARENESS_REFRESH_SECONDS = 10.0
 AWARENESS_MIN_INTERVAL = 0.05
 MAX_PUBLISHES_IN_FLIGHT = 4
-UNDO_CAPTURE_FOREVER_MS = 2**31 - 1
 CONTROL = "spark.control"
 
 
@@ -65,6 +67,14 @@ class StreamStats:
     overhead_sum_ns: int = 0
     overhead_max_ns: int = 0
     overhead_count: int = 0
+    # Sparkroom's share of the TTFT: the request arrived (started_ns) -> it was written to the model server, and the
+    # first token was read -> its update was handed on (or, for chat, its delta sent).
+    request_written_ns: int | None = None
+    first_published_ns: int | None = None
+
+    def on_request_written(self) -> None:
+        if self.request_written_ns is None:
+            self.request_written_ns = time.monotonic_ns()
 
     def on_token(self) -> None:
         """Called by the source for every token (content delta) it receives."""
@@ -76,6 +86,8 @@ class StreamStats:
 
     def on_published(self, arrivals: list[int]) -> None:
         now = time.monotonic_ns()
+        if self.first_published_ns is None:
+            self.first_published_ns = now
         for arrived in arrivals:
             delay = now - arrived
             self.overhead_sum_ns += delay
@@ -89,6 +101,14 @@ class StreamStats:
     @property
     def ttft_ms(self) -> float | None:
         return None if self.first_token_ns is None else (self.first_token_ns - self.started_ns) / 1e6
+
+    @property
+    def ttft_share_ms(self) -> float | None:
+        if None in (self.request_written_ns, self.first_token_ns, self.first_published_ns):
+            return None
+        before = self.request_written_ns - self.started_ns
+        after = self.first_published_ns - self.first_token_ns
+        return (before + after) / 1e6
 
     @property
     def tokens_per_second(self) -> float | None:
@@ -114,6 +134,7 @@ class StreamStats:
             "tokens_per_second": _round(self.tokens_per_second),
             "overhead_ms": _round(self.overhead_ms, 3),
             "overhead_max_ms": _round(self.overhead_max_ms, 3),
+            "ttft_share_ms": _round(self.ttft_share_ms, 3),
             "retries": self.retries,
         }
 
@@ -131,17 +152,23 @@ class SparkSession:
     def __init__(
         self, request_id: int, file_id: int, user_id: int | None = None, *, flush_interval_ms: float | None = None
     ) -> None:
-        self.request_id = request_id
         self.file_id = file_id
         self.user_id = user_id
-        self.origin = self.channel_name = f"spark:{request_id}"
-        self.control_topic = control_topic(request_id)
+        # The request's id names the session's writes (origin) and its control topic. A session may start (join the
+        # room, have the model asked) before its request is recorded, and takes the id with `bind` before it writes.
+        self.request_id: int | None = None
+        self.origin = self.channel_name = f"spark:{request_id if request_id is not None else uuid.uuid4().hex}"
+        self.control_topic = ""
+        self._bound = asyncio.Event()
+        if request_id is not None:
+            self._name(request_id)
         self.flush_interval = (
             settings.SPARK_FLUSH_INTERVAL_MS if flush_interval_ms is None else flush_interval_ms
         ) / 1000.0
         self.room: Room | None = None
         self.text: Text | None = None
-        self.undo: UndoManager | None = None
+        # What Reject needs (the ids of the AI's characters, the replaced text); stored on the request.
+        self.record = EditRecord()
         # The AI peer's awareness client id (browsers keep uint32 ids).
         self.awareness_id = random.randint(1, 2**32 - 1)
         self.stats = StreamStats()
@@ -150,11 +177,15 @@ class SparkSession:
         self.on_control: ControlHandler | None = None
         # Why the session lost its document (its room was reset, its file deleted); Reject is impossible then.
         self.lost: str | None = None
-        self._anchor: StickyIndex | None = None
-        self._selection_end: StickyIndex | None = None
-        self._cursor: StickyIndex | None = None
-        self._region_start: StickyIndex | None = None
+        # Target and cursor, as byte indices followed through everyone else's changes (see TrackedIndex).
+        self._anchor: TrackedIndex | None = None
+        self._selection_end: TrackedIndex | None = None
+        self._cursor: TrackedIndex | None = None
+        self._text_events = None
+        self._writing = False
         self._replace = False
+        self._refining = False
+        self._parent_text = ""
         self._pending: list[tuple[str, int]] = []
         self._publishing: set[asyncio.Future] = set()
         self._wake = asyncio.Event()
@@ -168,14 +199,27 @@ class SparkSession:
         self.cancelled = False
         self.closed = False
 
+    def _name(self, request_id: int) -> None:
+        self.request_id = request_id
+        self.origin = f"spark:{request_id}"
+        self.control_topic = control_topic(request_id)
+
+    async def bind(self, request_id: int) -> None:
+        """The request is recorded: the session takes its id (and listens on its control topic)."""
+        self._name(request_id)
+        self._bound.set()  # writing needs only the id; the subscription must not hold the first token back
+        if self.room is not None:
+            await get_bus().subscribe(self.control_topic, self._on_control_message)
+
     # Joining the room ----------------------------------------------------------------------------
     async def open(self) -> str:
         """Join the file's room as a local client; returns the document's current text."""
         self.room = await registry.acquire(self.file_id, self)
         self.text = self.room.doc.get(TEXT_NAME, type=Text)
-        self.undo = UndoManager(scopes=[self.text], capture_timeout_millis=UNDO_CAPTURE_FOREVER_MS)
-        self.undo.include_origin(self.origin)
-        await get_bus().subscribe(self.control_topic, self._on_control_message)
+        self._text_events = self.text.observe(self._on_text_event)
+        if self.request_id is not None:
+            await get_bus().subscribe(self.control_topic, self._on_control_message)
+            self._bound.set()
         self._heartbeat = asyncio.create_task(self._keep_awareness_alive(), name=f"spark-aware-{self.request_id}")
         return str(self.text)
 
@@ -193,25 +237,39 @@ class SparkSession:
         if not role_at_least(role, Role.EDITOR):
             self.cancel()
 
-    def set_target(self, start: StickyIndex | int, end: StickyIndex | int | None = None) -> None:
+    def _on_text_event(self, event) -> None:
+        if self._writing:
+            return  # the session's own insert moves its positions itself
+        for tracked in (self._anchor, self._selection_end, self._cursor):
+            if tracked is not None:
+                tracked.apply(event.delta)
+
+    def set_target(self, start: int, end: int | None = None) -> None:
         """Where the text goes: insert at `start`, or replace [start, end) when end > start (byte offsets)."""
-        start_index = start if isinstance(start, int) else start.get_index()
-        end_index = start_index if end is None else (end if isinstance(end, int) else end.get_index())
-        start_index, end_index = sorted((max(0, start_index), min(max(0, end_index), len(self.text))))
+        end = start if end is None else end
+        start_index, end_index = sorted((max(0, start), min(max(0, end), len(self.text))))
         start_index = min(start_index, len(self.text))
         self._replace = end_index > start_index
         if self._replace:
             # Anchor to the first and last selected characters: text typed around the selection stays out.
-            self._anchor = self.text.sticky_index(start_index, Assoc.AFTER)
-            self._selection_end = self.text.sticky_index(end_index, Assoc.BEFORE)
-        elif start_index > 0:
-            self._anchor = self.text.sticky_index(start_index, Assoc.BEFORE)
+            self._anchor = TrackedIndex(start_index, after=True)
+            self._selection_end = TrackedIndex(end_index, after=False)
         else:
-            self._anchor = sticky_at(self.text, 0, Assoc.AFTER)
+            # Right after the character before the cursor; at the very start, text typed there goes first.
+            self._anchor = TrackedIndex(start_index, after=start_index == 0)
+
+    def set_refine_target(self, parent: EditRecord, parent_text: str) -> None:
+        """Replace a pending edit's AI text (a refinement): the first piece deletes exactly the parent thread's AI
+        characters and goes where its first character was; the record carries the thread on."""
+        self.record = parent.refinement()
+        self._refining = True
+        self._parent_text = parent_text
+        self._replace = False
+        self._anchor = None
 
     def current_selection(self) -> tuple[int, int]:
-        start = self._anchor.get_index() if self._anchor else 0
-        end = self._selection_end.get_index() if self._replace and self._selection_end else start
+        start = self._anchor.index if self._anchor else 0
+        end = self._selection_end.index if self._replace and self._selection_end else start
         return start, max(start, end)
 
     # Streaming -----------------------------------------------------------------------------------
@@ -228,6 +286,8 @@ class SparkSession:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            if not self._bound.is_set() and not self.cancelled:
+                await self._bound.wait()  # the first write carries the request's id
             if self.cancelled:
                 break
             delay = self._last_flush + self.flush_interval - loop.time()
@@ -268,16 +328,20 @@ class SparkSession:
         if self._reader is not None and not self._reader.done():
             self._reader.cancel()
         self._wake.set()
+        self._bound.set()
 
     async def _flush(self) -> None:
         if not self._pending:
             return
-        batch, self._pending = self._pending, []
-        arrivals = [arrived for _, arrived in batch]
-        # Storing (then fanning out) overlaps with the next batches: their commits share a group commit instead of
-        # queueing behind each other. Yjs applies updates in any order, so none waits for another.
+        # Storing (then fanning out) overlaps with the next batches up to a point: their commits share a group commit
+        # instead of queueing behind each other (Yjs applies updates in any order). Beyond that the batch waits, and
+        # takes in what arrives meanwhile: a slow store makes batches bigger, never a backlog.
         while len(self._publishing) >= MAX_PUBLISHES_IN_FLIGHT:
             await asyncio.wait(self._publishing, return_when=asyncio.FIRST_COMPLETED)
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        arrivals = [arrived for _, arrived in batch]
         stored = self._apply("".join(piece for piece, _ in batch))
         if stored is None:
             self.stats.on_published(arrivals)
@@ -319,37 +383,37 @@ class SparkSession:
         return stored
 
     def _insert(self, piece: str) -> None:
-        with self.room.doc.transaction(origin=self.origin):
-            if self._cursor is None:
-                index = self._anchor.get_index() if self._anchor else 0
-                if self._replace and self._selection_end is not None:
-                    end = max(index, self._selection_end.get_index())
-                    self.replaced = byte_slice(str(self.text), index, end)
-                    if end > index:
-                        del self.text[index:end]
+        doc = self.room.doc
+        self._writing = True
+        try:
+            with doc.transaction(origin=self.origin):
+                index = self._first_index() if self._cursor is None else self._cursor.index
+                clock = own_clock(doc)
                 self.text.insert(index, piece)
-                self._region_start = self.text.sticky_index(index, Assoc.AFTER)
-            else:
-                index = self._cursor.get_index()
-                self.text.insert(index, piece)
-            # Follow our own last character: text others type right after it stays after the AI's.
-            self._cursor = self.text.sticky_index(index + len(piece.encode()), Assoc.BEFORE)
+                self.record.add(doc.client_id, clock, utf16_len(piece))
+        finally:
+            self._writing = False
+        # Follow our own last character: text others type right after it stays after the AI's.
+        self._cursor = TrackedIndex(index + len(piece.encode()), after=False)
 
-    # Accept / reject -----------------------------------------------------------------------------
-    async def reject(self) -> None:
-        """Undo everything this session did, as one update (keeps every other client's edits)."""
-        await self.drain()
-        room = self._room()
+    def _first_index(self) -> int:
+        """Where the first piece goes; a replace deletes the selection (a refinement: the earlier AI text) first,
+        in the same transaction."""
+        if self._refining:
+            doc = self.room.doc
+            self.replaced = self._parent_text
+            doc.apply_update(delete_set_update(self.record.items))
+            index = position_of(doc, self.text, *self.record.at) if self.record.at else None
+            return len(self.text) if index is None else index
+        index = min(self._anchor.index if self._anchor else 0, len(self.text))
+        if self._replace and self._selection_end is not None:
+            end = min(max(index, self._selection_end.index), len(self.text))
+            self.replaced = self.record.restore = byte_slice(str(self.text), index, end)
+            if end > index:
+                del self.text[index:end]
+        return index
 
-        def undo_all() -> None:
-            while self.undo.can_undo():
-                self.undo.undo()
-
-        stored = room.edit(self.origin, undo_all)
-        if stored is not None:
-            await stored
-        await self.close()
-
+    # Settling ------------------------------------------------------------------------------------
     async def accept(self) -> None:
         await self.close()
 
@@ -368,14 +432,13 @@ class SparkSession:
         if gone:
             state = "null"
         else:
-            anchor = self._region_start or self._anchor
-            head = self._cursor or self._anchor
-            if anchor is None or head is None:
+            selection = self._awareness_selection()
+            if selection is None:
                 return
             state = json.dumps(
                 {
                     "user": {"name": AI_NAME, "color": AI_COLOR, "ai": True, "spark_request_id": self.request_id},
-                    "selection": {"anchor": relative_position(anchor), "head": relative_position(head)},
+                    "selection": selection,
                 }
             )
         if state == self._awareness_state and not gone:
@@ -384,6 +447,18 @@ class SparkSession:
         self._awareness_clock += 1
         self._awareness_sent_at = time.monotonic()
         room.set_peer_awareness(self.awareness_id, self._awareness_clock, state, self.origin)
+
+    def _awareness_selection(self) -> dict | None:
+        """The AI region as Y.RelativePosition JSON: from its first to its last character, named by id (exact in
+        browsers whatever the characters); None before the first piece."""
+        own = self.record.own
+        if not own:
+            return None  # shown from the first piece on
+        first, last = own[0], own[-1]
+        return {
+            "anchor": id_position(first[0], first[1], 0),
+            "head": id_position(last[0], last[1] + last[2] - 1, -1),
+        }
 
     def _refresh_awareness(self) -> None:
         # Browsers drop awareness states not renewed within 30 s; a pending region must stay visible.
@@ -417,13 +492,17 @@ class SparkSession:
             self._publish_awareness(gone=True)
         except Exception:  # noqa: BLE001 - the room may be gone already
             logger.info("spark session %s could not remove its cursor", self.request_id, exc_info=True)
-        with contextlib.suppress(Exception):
-            await get_bus().unsubscribe(self.control_topic, self._on_control_message)
+        if self.control_topic:
+            with contextlib.suppress(Exception):
+                await get_bus().unsubscribe(self.control_topic, self._on_control_message)
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             await _finish_task(self._heartbeat)
+        if self._text_events is not None and self.text is not None:
+            with contextlib.suppress(Exception):
+                self.text.unobserve(self._text_events)
+            self._text_events = None
         room, self.room = self.room, None
-        self.undo = None  # no longer observes the room's document
         if room is not None:
             registry.release(room, self)
 

@@ -147,3 +147,28 @@ export function latencyTable(latency) {
   table.append(body);
   return table;
 }
+
+/** Completions as you type, per model: acceptance rate and keystroke -> ghost text latency. */
+export function completionsTable(rows) {
+  const table = document.createElement('table');
+  table.className = 'history-latency';
+  table.dataset.testid = 'completions-table';
+  const ms = (v) => (v == null ? '—' : v < 10 ? v.toFixed(1) : Math.round(v));
+  const rate = (r) => (r == null ? '—' : `${Math.round(r * 100)}%`);
+  const head = ['Completions: model', 'asked', 'shown', 'accepted', 'rate', 'latency p50', 'p90', 'p99', 'Sparkroom p50', 'p99'];
+  table.innerHTML = `<thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead>`;
+  const body = document.createElement('tbody');
+  for (const row of rows) {
+    const tr = document.createElement('tr');
+    const cells = [row.model, row.requests, row.shown, row.accepted, rate(row.acceptance_rate), ms(row.latency_p50),
+      ms(row.latency_p90), ms(row.latency_p99), ms(row.server_p50), ms(row.server_p99)];
+    for (const value of cells) {
+      const td = document.createElement('td');
+      td.textContent = value;
+      tr.append(td);
+    }
+    body.append(tr);
+  }
+  table.append(body);
+  return table;
+}

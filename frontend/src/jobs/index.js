@@ -167,9 +167,17 @@ class JobsPanel {
       h('div', { class: 'job-bar', role: 'progressbar', 'aria-valuenow': percent, 'aria-valuemin': 0, 'aria-valuemax': 100 }, h('div', { style: `width:${percent}%` })),
       h('div', { class: 'job-meta' }, h('span', { testid: 'job-step' }, job.step || ''), h('span', { testid: 'job-tokens' }, formatTokens(job))),
       job.error ? h('div', { class: 'job-error', testid: 'job-error' }, job.error) : null,
+      this.sparkLink(job),
       h('div', { class: 'job-actions' }, ...actions),
       log,
     );
+  }
+
+  // A job handed over from a Spark thread links back to it (the Spark plugin knows the thread).
+  sparkLink(job) {
+    const thread = this.app.spark?.threadForJob?.(job.id);
+    if (!thread) return null;
+    return h('a', { class: 'job-spark-link', testid: 'job-spark-link', href: `/history/spark/${thread}/`, target: '_blank' }, `⚡ from Spark thread #${thread}`);
   }
 
   async cancel(jobId) {
