@@ -293,7 +293,7 @@ SPARK_MAX_RETRIES = env_int("SPARK_MAX_RETRIES", 2)
 # faster are coalesced (at most 1000 / this updates per second per stream, whatever the model's speed).
 SPARK_FLUSH_INTERVAL_MS = env_float("SPARK_FLUSH_INTERVAL_MS", 2.0)
 SPARK_PROGRESS_INTERVAL_MS = env_float("SPARK_PROGRESS_INTERVAL_MS", 100.0)
-# Unsettled AI edits are accepted automatically after this many seconds (Reject needs the live session).
+# Unsettled AI edits are accepted automatically after this many seconds.
 SPARK_PENDING_TTL = env_int("SPARK_PENDING_TTL", 3600)
 SPARK_MAX_INSTRUCTION_CHARS = env_int("SPARK_MAX_INSTRUCTION_CHARS", 4000)
 SPARK_RUFF_BINARY = os.environ.get("SPARK_RUFF_BINARY", "")  # default: the ruff next to the Python in use
