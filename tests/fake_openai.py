@@ -65,6 +65,9 @@ class FakeResponse:
     # Optional explicit token split (else split_tokens(content)) and per-response speed override.
     tokens: list[str] | None = None
     tokens_per_second: float | None = None
+    # Pause the stream after `hold_after` tokens until `hold` is set (a test's "while it is still streaming").
+    hold: threading.Event | None = field(default=None, repr=False, compare=False)
+    hold_after: int = 0
 
 
 @dataclass
@@ -372,6 +375,12 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(remaining)  # data, not a close (a pipelined request): nothing to watch any more
                 return
 
+    def _hold(self, gate: threading.Event, timeout: float = 60.0) -> None:
+        """Wait until the test sets `gate` (at most `timeout` s), raising ClientClosed if the client goes away."""
+        deadline = time.monotonic() + timeout
+        while not gate.is_set() and time.monotonic() < deadline:
+            self._wait(0.02)
+
     def _start_stream(self) -> StreamRecord:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -391,6 +400,9 @@ class _Handler(BaseHTTPRequestHandler):
         for index, token in enumerate(tokens):
             if fault is not None and index >= fault.after_tokens and self._break(fault):
                 return False
+            if response.hold is not None and index == response.hold_after:
+                self._hold(response.hold)
+                start = time.perf_counter() - index / tps if tps > 0 else time.perf_counter()
             target = start + index / tps if tps > 0 else start
             delay = target - time.perf_counter()
             if delay > 0:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from django.conf import settings
 
@@ -81,8 +83,10 @@ def test_alice_asks_for_an_edit_and_bob_sees_it_stream_in_then_accept_and_reject
     workspace, node = team
     alice = editor(browser, spark_server_url, "alice", workspace.id, node.id)
     bob = editor(browser, spark_server_url, "bob", workspace.id, node.id)
+    # The stream pauses after a few lines until Bob has seen it mid-way (a busy machine must not outrun the asserts).
+    midway = threading.Event()
     try:
-        fake_model.script(FakeResponse(tokens=TOKENS))
+        fake_model.script(FakeResponse(tokens=TOKENS, hold=midway, hold_after=8))
         ask_with_ctrl_k(alice, "add steps")
         # Bob sees the first tokens while the model is still streaming, with the AI's named cursor.
         wait_for_editor_text(bob, "text.includes('# spark wrote this')")
@@ -97,6 +101,7 @@ def test_alice_asks_for_an_edit_and_bob_sees_it_stream_in_then_accept_and_reject
             "() => document.querySelector('[data-testid=spark-figures]').textContent.includes('tok/s')"
         )
         screenshot(bob, "spark-streaming-seen-by-bob")
+        midway.set()
 
         expected = ORIGINAL + "".join(TOKENS)
         wait_for_text_equal(bob, expected)
@@ -115,5 +120,6 @@ def test_alice_asks_for_an_edit_and_bob_sees_it_stream_in_then_accept_and_reject
         wait_for_text_equal(bob, expected)
         assert alice.page_errors == [] and bob.page_errors == []
     finally:
+        midway.set()
         alice.context.close()
         bob.context.close()

@@ -87,7 +87,11 @@ export class Completions {
     const uri = model.uri.toString();
     const current = this.current;
     if (current && current.uri === uri && current.version === version && current.offset === offset) {
-      return this.items(current, position); // the same place: what has streamed so far
+      // The same place: what has streamed so far. Monaco may ask again before any text came; wait for it then,
+      // or the suggestion is never shown (Monaco does not ask a third time for an unchanged text).
+      if (!current.text && !current.done) await this.firstText(current, token);
+      if (this.current !== current || token.isCancellationRequested) return { items: [] };
+      return this.items(current, position);
     }
     const keyAt = this.keyAt;
     // Leading edge: the first keystroke after a pause asks now; faster typing waits for a pause.
