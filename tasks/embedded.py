@@ -102,8 +102,11 @@ class Transport(memory.Transport):
             broker_events.wait(seen, wait)
 
 
-def start_embedded_worker(concurrency: int = 2) -> None:
-    """Start the web process's worker thread (thread pool) once; it runs until the process exits."""
+def start_embedded_worker(concurrency: int = 2, ready_timeout: float = 30.0) -> None:
+    """Start the web process's worker thread (thread pool) once; it runs until the process exits.
+
+    Returns once the worker consumes (the web process starts listening only then), so a job queued right after
+    start-up does not wait for the worker to boot."""
     global _started
     if _started:
         return
@@ -111,6 +114,8 @@ def start_embedded_worker(concurrency: int = 2) -> None:
     from celery.contrib.testing.worker import start_worker
 
     from tasks.celery import app
+
+    consuming = threading.Event()
 
     def run() -> None:
         with start_worker(
@@ -121,7 +126,11 @@ def start_embedded_worker(concurrency: int = 2) -> None:
             shutdown_timeout=5,
             loglevel="WARNING",
         ):
+            consuming.set()
             threading.Event().wait()
 
     threading.Thread(target=run, name="celery-embedded", daemon=True).start()
-    logger.info("embedded Celery worker started (in-memory broker)")
+    if consuming.wait(ready_timeout):
+        logger.info("embedded Celery worker started (in-memory broker)")
+    else:
+        logger.warning("embedded Celery worker not consuming after %.0f s; jobs wait until it is", ready_timeout)

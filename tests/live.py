@@ -45,6 +45,7 @@ def child_env(**extra: str) -> dict[str, str]:
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "CELERY_EMBEDDED_WORKER": "0",
             "SPARKROOM_TEST_RUN_ID": settings.TEST_RUN_ID,
+            "DB_CONN_MAX_AGE": "60",  # as in production (this process's 0 is only for pytest itself)
             "PYTHONUNBUFFERED": "1",
             "LOG_LEVEL": "WARNING",
         }
