@@ -22,13 +22,13 @@ from tests.helpers import login_session_key
 from tests.wsjson import joined
 from tests.yclient import YClient
 from tests.ywebsockets import room_url
-from workspace import twisted_writes
 from workspace.asgi import application
 from workspace.broadcast import abroadcast_to_workspace
 from workspace.collab import protocol
 from workspace.collab.access import CLOSE_UNAUTHENTICATED
 from workspace.collab.consumers import YjsConsumer
 from workspace.consumer_base import DirectDispatchWebsocketConsumer, ReadOnlySessionMiddleware, websocket_auth
+from workspace.edge import twisted_writes
 from workspace.realtime.consumers import WorkspaceConsumer
 
 # --- Consumer base: direct dispatch ---------------------------------------------------------------------------------

@@ -13,12 +13,9 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from workspace import twisted_writes  # noqa: E402
 from workspace.consumer_base import websocket_auth  # noqa: E402
 from workspace.origin import OriginCheckMiddleware  # noqa: E402
 from workspace.routing import websocket_urlpatterns  # noqa: E402
-
-twisted_writes.install()
 
 application = ProtocolTypeRouter(
     {

@@ -6,7 +6,8 @@ reached other clients. The limits here follow settings.COLLAB_MAX_DOC_BYTES (the
 server sends: the whole document in sync step 2). Incoming frames above COLLAB_MAX_FRAME_BYTES are
 still refused by the collab consumer with close code 4413. Other arguments pass through to Daphne.
 
-Before serving, the application is imported and the heap it built is frozen (see `freeze_startup_heap`).
+Before serving, the application is imported and the heap it built is frozen (see `freeze_startup_heap`), and
+the WebSocket edge's shortcuts are self-checked and switched on (`workspace.edge.install`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import gc
 import importlib
 import os
 import sys
+
+from workspace import edge
 
 APPLICATION = "workspace.asgi:application"
 PROTOCOL_HEADROOM_BYTES = 64 * 1024
@@ -48,6 +51,7 @@ def main(argv: list[str] | None = None) -> None:
 
     arguments = daphne_arguments(sys.argv[1:] if argv is None else argv)
     freeze_startup_heap(arguments)
+    edge.install()
     CommandLineInterface().run(arguments)
 
 
