@@ -30,7 +30,6 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="trust X-Forwarded-For / -Proto from 127.0.0.1 (the single-host proxy), as Daphne's --proxy-headers",
     )
-    parser.add_argument("--access-log", action="store_true", help="log every request and WebSocket (default off)")
     return parser.parse_args(argv)
 
 
@@ -50,8 +49,10 @@ def uvicorn_options(args: argparse.Namespace) -> dict:
         "proxy_headers": args.proxy_headers,
         "forwarded_allow_ips": "127.0.0.1",
         "server_header": False,
-        "access_log": args.access_log,
-        "log_level": "warning",  # uvicorn logs every WebSocket open and close at info
+        # No access log: uvicorn's WebSocket lines carry the query string, which holds document tokens; and it logs
+        # every WebSocket open and close at info. HAProxy logs each connection with the process that served it.
+        "access_log": False,
+        "log_level": "warning",
     }
 
 
