@@ -6,8 +6,9 @@ reached other clients. The limits here follow settings.COLLAB_MAX_DOC_BYTES (the
 server sends: the whole document in sync step 2). Incoming frames above COLLAB_MAX_FRAME_BYTES are
 still refused by the collab consumer with close code 4413. Other arguments pass through to Daphne.
 
-Before serving, the application is imported and the heap it built is frozen (see `freeze_startup_heap`), and
-the WebSocket edge's shortcuts are self-checked and switched on (`workspace.edge.install`).
+Before serving, the application is imported (which self-checks the WebSocket edge's shortcuts and switches on
+those that work: `workspace.edge.install`, from workspace/asgi.py) and the heap it built is frozen (see
+`freeze_startup_heap`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ import gc
 import importlib
 import os
 import sys
-
-from workspace import edge
 
 APPLICATION = "workspace.asgi:application"
 PROTOCOL_HEADROOM_BYTES = 64 * 1024
@@ -51,7 +50,6 @@ def main(argv: list[str] | None = None) -> None:
 
     arguments = daphne_arguments(sys.argv[1:] if argv is None else argv)
     freeze_startup_heap(arguments)
-    edge.install()
     CommandLineInterface().run(arguments)
 
 

@@ -6,8 +6,9 @@
   for `collab.outbox` (the ASGI send for any other server, e.g. uvicorn, and Channels' test communicator).
 
 Both read private attributes of Twisted, autobahn and Daphne, which requirements.txt pins exactly. `install()`, run
-once by `workspace.serve` before Daphne starts, runs each shortcut's self-check (`selfcheck`) on the installed
-versions and switches on only the shortcuts that passed (WS_EDGE_SHORTCUTS=0 keeps both off). A shortcut that fails
+once where the application is built (workspace/asgi.py, so before Daphne serves), runs each shortcut's self-check
+(`selfcheck`) on the installed versions and switches on only the shortcuts that passed (WS_EDGE_SHORTCUTS=0 keeps
+both off). A shortcut that fails
 later falls back for good: a write to Twisted's buffered path, a frame to the ASGI send. Without them everything
 works the same, through the libraries' own paths, only with more CPU per frame (docs/benchmarks.md).
 """
