@@ -15,6 +15,7 @@ from autobahn.exception import Disconnected
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from twisted.internet import tcp
+from uvicorn.protocols.utils import ClientDisconnected
 from websockets.asyncio.client import connect
 
 from tests.helpers import login_session_key
@@ -438,14 +439,16 @@ async def test_client_joining_a_document_over_one_mib_receives_all_of_it(live_se
 
 @pytest.mark.embedded
 @pytest.mark.parametrize("consumer_class", [YjsConsumer, WorkspaceConsumer])
-async def test_a_send_to_a_client_whose_close_began_is_dropped_not_raised(consumer_class):
-    """Daphne raises Disconnected between the close handshake and `websocket.disconnect`; in a group-message handler
-    that ended the consumer before `disconnect` could leave its groups and the presence list."""
+@pytest.mark.parametrize("error", [Disconnected, ClientDisconnected], ids=["daphne", "uvicorn"])
+async def test_a_send_to_a_client_whose_close_began_is_dropped_not_raised(consumer_class, error):
+    """Daphne raises Disconnected between the close handshake and `websocket.disconnect` (uvicorn an OSError, as the
+    ASGI spec asks); in a group-message handler that ended the consumer before `disconnect` could leave its groups
+    and the presence list."""
     sent = []
 
     async def closing_send(message: dict) -> None:
         sent.append(message)
-        raise Disconnected("Attempt to send on a closed protocol")
+        raise error("Attempt to send on a closed protocol")
 
     consumer = consumer_class()
     consumer.base_send = closing_send
