@@ -115,15 +115,16 @@ def sparkroom_env(db_url: str, redis_url: str, layer: str = "pubsub") -> dict[st
 @contextmanager
 def daphne(env: dict[str, str], gc_log: Path | None = None, without_store: bool = False, server: str = "daphne"):
     """A Sparkroom server process: Daphne (`workspace.serve`), with `server="daphne-plain"` a Daphne without the edge's
-    shortcuts (WS_EDGE_SHORTCUTS=0), with `server="uvicorn"` the /ws/yjs process type (`workspace.serve_ws`); with
+    shortcuts (WS_EDGE_SHORTCUTS=0), with `server="uvicorn"` the /ws/yjs process type (`workspace.serve_ws`; with
+    "uvicorn-asyncio" on asyncio's loop instead of uvloop); with
     `gc_log`, a Daphne that times its collector's pauses into that file; with `without_store`, a Daphne that skips the
     database write of each update (a diagnostic)."""
     port = free_port()
     if server == "daphne-plain":
         env = {**env, "WS_EDGE_SHORTCUTS": "0"}
     serve = ["-m", "workspace.serve", "-v", "0"]
-    if server == "uvicorn":
-        serve = ["-m", "workspace.serve_ws"]
+    if server.startswith("uvicorn"):
+        serve = ["-m", "workspace.serve_ws"] + (["--loop", "asyncio"] if server == "uvicorn-asyncio" else [])
     elif gc_log is not None:
         serve = [str(GC_LOGGED_SERVE), "-v", "0"]
     elif without_store:
@@ -344,7 +345,7 @@ def main() -> None:
         default="daphne",
         help="the servers of the sparkroom target, comma-separated, each measured under the same load in this run: "
         "daphne (workspace.serve), daphne-plain (the same without the edge's shortcuts: WS_EDGE_SHORTCUTS=0), "
-        "uvicorn (workspace.serve_ws, the /ws/yjs process type)",
+        "uvicorn (workspace.serve_ws, the /ws/yjs process type), uvicorn-asyncio (the same on asyncio's loop)",
     )
     parser.add_argument(
         "--topology",
@@ -371,9 +372,9 @@ def main() -> None:
     if args.without_store and args.gc_pauses:
         parser.error("--without-store and --gc-pauses do not combine")
     servers = args.servers.split(",")
-    if not set(servers) <= {"daphne", "daphne-plain", "uvicorn"}:
-        parser.error("--servers takes daphne, daphne-plain and/or uvicorn")
-    if "uvicorn" in servers and (args.without_store or args.gc_pauses):
+    if not set(servers) <= {"daphne", "daphne-plain", "uvicorn", "uvicorn-asyncio"}:
+        parser.error("--servers takes daphne, daphne-plain, uvicorn and/or uvicorn-asyncio")
+    if any(server.startswith("uvicorn") for server in servers) and (args.without_store or args.gc_pauses):
         parser.error("--without-store and --gc-pauses are Daphne diagnostics: not with --servers uvicorn")
     targets = args.only or ["sparkroom", "reference"] + (["embedded"] if args.embedded else [])
 

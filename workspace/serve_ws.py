@@ -30,6 +30,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="trust X-Forwarded-For / -Proto from 127.0.0.1 (the single-host proxy), as Daphne's --proxy-headers",
     )
+    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop", help="event loop (default uvloop)")
     return parser.parse_args(argv)
 
 
@@ -40,7 +41,7 @@ def uvicorn_options(args: argparse.Namespace) -> dict:
     return {
         "host": args.bind,
         "port": args.port,
-        "loop": "uvloop",
+        "loop": args.loop,
         "http": "httptools",
         "ws": "websockets-sansio",
         "ws_max_size": settings.COLLAB_MAX_DOC_BYTES + PROTOCOL_HEADROOM_BYTES,
