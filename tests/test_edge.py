@@ -148,6 +148,14 @@ async def test_a_failing_direct_frame_goes_through_the_asgi_send_in_order_and_sw
     assert sent[-1]["bytes"] == b"fourth"
 
 
+@pytest.mark.embedded
+def test_a_daphne_connection_whose_producer_cannot_be_registered_gets_the_asgi_send(edge_state):
+    daphne_send.enable_direct_frames(True)
+    send = daphne_asgi_send()
+    send.args[0].transport = None  # as if Daphne's connection had changed shape
+    assert isinstance(client_transport(send), AsgiTransport)
+
+
 class ChangedConnection:
     """A Twisted connection as if a later Twisted had renamed `_tempDataBuffer`."""
 

@@ -164,4 +164,10 @@ class AsgiTransport:
 def client_transport(send: Callable) -> DaphneTransport | AsgiTransport:
     """The transport of a WebSocket connection's ASGI `send`: Daphne's own when it is one and direct frames are on."""
     protocol = _daphne_protocol(send) if direct_frames_enabled() else None
-    return AsgiTransport(send) if protocol is None else DaphneTransport(send, protocol)
+    if protocol is None:
+        return AsgiTransport(send)
+    try:
+        return DaphneTransport(send, protocol)
+    except Exception:  # noqa: BLE001 - Daphne's connection changed: this connection takes the ASGI send
+        logger.exception("no direct frames for a WebSocket connection")
+        return AsgiTransport(send)
