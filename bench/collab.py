@@ -12,6 +12,12 @@ throughput (edits that reached every other client of their doc inside the measur
 server process tree and of the load generator, and the p99 ratio; with --gc-pauses also the garbage collector's
 pauses in each Sparkroom server during the measured window. Everything it starts is stopped when it ends.
 
+With --servers daphne,uvicorn (also daphne-plain, uvicorn-asyncio) the sparkroom target runs once per server, under
+the same load in this run: Daphne (`workspace.serve`, the edge's shortcuts on) and the /ws/yjs process type on
+uvicorn (`workspace.serve_ws`); --rounds N repeats every target, reversing the order each round, and prints medians:
+
+    python bench/collab.py --daphne-procs 1 --layers pubsub --servers daphne,uvicorn --docs 10 --clients 10 --rounds 3
+
 With --topology it compares instead, under the same load in one run: one Sparkroom process with its clients
 connected directly, --daphne-procs processes behind HAProxy with the single-host configuration
 (deploy/haproxy.cfg.template as workspace.host renders it: every client of a document on one process), and the
