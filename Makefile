@@ -9,6 +9,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/sparkroom
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/5
 WEB_PROCESSES ?= $(shell nproc 2>/dev/null || echo 2)
+WS_PROCESSES ?= 0
 
 .PHONY: run serve-host test setup lock frontend migrate lint format bench worker clean
 
@@ -18,9 +19,11 @@ run: setup migrate
 	$(BIN)/python -m workspace.serve -b $(HOST) -p $(PORT)
 
 # Production topology on one host (needs DATABASE_URL, REDIS_URL, SECRET_KEY): HAProxy on $(HOST):$(PORT) in front
-# of WEB_PROCESSES web processes, and a Celery worker; installs HAProxy if missing. Ctrl+C stops everything.
+# of WEB_PROCESSES web processes (Daphne), and a Celery worker; installs HAProxy if missing. Ctrl+C stops everything.
+# WS_PROCESSES=N: /ws/yjs/ on N uvicorn processes instead (workspace.serve_ws; docs/benchmarks.md has the figures).
 serve-host: setup
-	$(BIN)/python -m workspace.host --web-processes $(WEB_PROCESSES) --bind $(HOST) --port $(PORT)
+	$(BIN)/python -m workspace.host --web-processes $(WEB_PROCESSES) --ws-processes $(WS_PROCESSES) \
+		--bind $(HOST) --port $(PORT)
 
 setup: $(STAMP) frontend
 

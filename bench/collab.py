@@ -12,6 +12,12 @@ throughput (edits that reached every other client of their doc inside the measur
 server process tree and of the load generator, and the p99 ratio; with --gc-pauses also the garbage collector's
 pauses in each Sparkroom server during the measured window. Everything it starts is stopped when it ends.
 
+With --servers daphne,uvicorn (also daphne-plain, uvicorn-asyncio) the sparkroom target runs once per server, under
+the same load in this run: Daphne (`workspace.serve`, the edge's shortcuts on) and the /ws/yjs process type on
+uvicorn (`workspace.serve_ws`); --rounds N repeats every target, reversing the order each round, and prints medians:
+
+    python bench/collab.py --daphne-procs 1 --layers pubsub --servers daphne,uvicorn --docs 10 --clients 10 --rounds 3
+
 With --topology it compares instead, under the same load in one run: one Sparkroom process with its clients
 connected directly, --daphne-procs processes behind HAProxy with the single-host configuration
 (deploy/haproxy.cfg.template as workspace.host renders it: every client of a document on one process), and the
@@ -113,16 +119,23 @@ def sparkroom_env(db_url: str, redis_url: str, layer: str = "pubsub") -> dict[st
 
 
 @contextmanager
-def daphne(env: dict[str, str], gc_log: Path | None = None, without_store: bool = False):
-    """A Sparkroom Daphne process; with `gc_log`, one that times its collector's pauses into that file; with
-    `without_store`, one that skips the database write of each update (a diagnostic)."""
+def daphne(env: dict[str, str], gc_log: Path | None = None, without_store: bool = False, server: str = "daphne"):
+    """A Sparkroom server process: Daphne (`workspace.serve`), with `server="daphne-plain"` a Daphne without the edge's
+    shortcuts (WS_EDGE_SHORTCUTS=0), with `server="uvicorn"` the /ws/yjs process type (`workspace.serve_ws`; with
+    "uvicorn-asyncio" on asyncio's loop instead of uvloop); with
+    `gc_log`, a Daphne that times its collector's pauses into that file; with `without_store`, a Daphne that skips the
+    database write of each update (a diagnostic)."""
     port = free_port()
-    serve = ["-m", "workspace.serve"]
-    if gc_log is not None:
-        serve = [str(GC_LOGGED_SERVE)]
+    if server == "daphne-plain":
+        env = {**env, "WS_EDGE_SHORTCUTS": "0"}
+    serve = ["-m", "workspace.serve", "-v", "0"]
+    if server.startswith("uvicorn"):
+        serve = ["-m", "workspace.serve_ws"] + (["--loop", "asyncio"] if server == "uvicorn-asyncio" else [])
+    elif gc_log is not None:
+        serve = [str(GC_LOGGED_SERVE), "-v", "0"]
     elif without_store:
-        serve = [str(SERVE_WITHOUT_STORE)]
-    cmd = [sys.executable, *serve, "-v", "0", "-b", "127.0.0.1", "-p", str(port)]
+        serve = [str(SERVE_WITHOUT_STORE), "-v", "0"]
+    cmd = [sys.executable, *serve, "-b", "127.0.0.1", "-p", str(port)]
     if gc_log is not None:
         env = {**env, "BENCH_GC_LOG": str(gc_log)}
     with process(cmd, env, port) as proc:
@@ -200,6 +213,18 @@ def tree_cpu(procs: list[psutil.Process]) -> float:
     return total
 
 
+def tree_rss(procs: list[psutil.Process]) -> float:
+    """Resident memory of the server process trees, in bytes, with every client still connected."""
+    total = 0.0
+    for proc in procs:
+        for p in [proc, *proc.children(recursive=True)]:
+            try:
+                total += p.memory_info().rss
+            except psutil.NoSuchProcess:
+                continue
+    return total
+
+
 def named_cpu(names: tuple[str, ...]) -> float:
     total = 0.0
     for p in psutil.process_iter(["name", "cpu_times"]):
@@ -250,6 +275,7 @@ def run_load(
         results = [json.loads(gen.stdout.readline()) for gen in gens]
         wall = time.time() - started
         server_cpu = tree_cpu(server_procs) - cpu_servers
+        server_rss = tree_rss(server_procs)
         backing_cpu = (named_cpu(backing) - cpu_backing) if backing else 0.0
     finally:
         for gen in gens:
@@ -267,6 +293,7 @@ def run_load(
         "incomplete": sum(r["incomplete"] for r in results),
         "throughput": sum(r["completed_in_window"] for r in results) / args.duration,
         "server_cpu": 100 * server_cpu / wall,
+        "server_rss_mb": server_rss / 2**20,
         "backing_cpu": 100 * backing_cpu / wall,
         "loadgen_cpu": 100 * sum(r["cpu_seconds"] for r in results) / wall,
         "errors": [e for r in results for e in r["errors"]],
@@ -291,7 +318,7 @@ def report(name: str, figures: dict) -> None:
     print(
         f"{name:<22} p50 {figures['p50']:8.1f} ms  p99 {figures['p99']:8.1f} ms  max {figures['max']:8.1f} ms  "
         f"edits {figures['edits']:6d} (incomplete {figures['incomplete']})  delivered {figures['throughput']:7.1f}/s  "
-        f"server CPU {figures['server_cpu']:5.0f}%  "
+        f"server CPU {figures['server_cpu']:5.0f}%  RSS {figures['server_rss_mb']:5.0f} MB  "
         f"Redis+PG CPU {figures['backing_cpu']:4.0f}%  load-gen CPU {figures['loadgen_cpu']:4.0f}%",
         flush=True,
     )
@@ -320,12 +347,21 @@ def main() -> None:
     )
     parser.add_argument("--only", choices=["sparkroom", "reference", "embedded"], action="append")
     parser.add_argument(
+        "--servers",
+        default="daphne",
+        help="the servers of the sparkroom target, comma-separated, each measured under the same load in this run: "
+        "daphne (workspace.serve), daphne-plain (the same without the edge's shortcuts: WS_EDGE_SHORTCUTS=0), "
+        "uvicorn (workspace.serve_ws, the /ws/yjs process type), uvicorn-asyncio (the same on asyncio's loop)",
+    )
+    parser.add_argument(
         "--topology",
         action="store_true",
         help="compare 1 process direct, --daphne-procs processes behind HAProxy (deploy/haproxy.cfg.template) and the "
         "reference under the same load (pubsub layer)",
     )
-    parser.add_argument("--rounds", type=int, default=1, help="with --topology: repeat, alternating the order")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="repeat the targets (or with --topology the three), alternating the order"
+    )
     parser.add_argument(
         "--gc-pauses",
         action="store_true",
@@ -341,6 +377,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.without_store and args.gc_pauses:
         parser.error("--without-store and --gc-pauses do not combine")
+    servers = args.servers.split(",")
+    if not set(servers) <= {"daphne", "daphne-plain", "uvicorn", "uvicorn-asyncio"}:
+        parser.error("--servers takes daphne, daphne-plain, uvicorn and/or uvicorn-asyncio")
+    if any(server.startswith("uvicorn") for server in servers) and (args.without_store or args.gc_pauses):
+        parser.error("--without-store and --gc-pauses are Daphne diagnostics: not with --servers uvicorn")
     targets = args.only or ["sparkroom", "reference"] + (["embedded"] if args.embedded else [])
 
     print(
@@ -352,42 +393,69 @@ def main() -> None:
     if args.topology:
         run_topology(args)
         return
-    results = {}
-    if "sparkroom" in targets:
-        ensure_database(args.db_url)
-        for layer in args.layers.split(","):
-            files = prepare_documents(args.db_url, args.docs)
-            env = sparkroom_env(args.db_url, args.redis_url, layer)
-            gc_logs = gc_log_paths(args.gc_pauses, args.daphne_procs)
-            with ExitStack() as stack:
-                servers = [stack.enter_context(daphne(env, log, args.without_store)) for log in gc_logs]
-                urls = client_urls([url for _, url in servers], files, args.clients, with_token=True)
-                figures = run_load(urls, [p for p, _ in servers], args, ("redis-server", "postgres"))
-            results[f"sparkroom-{layer}"] = figures
-            unstored = ", updates NOT stored" if args.without_store else ""
-            report(f"sparkroom {layer} ({args.daphne_procs}p{unstored})", figures)
-            report_gc_pauses(gc_logs, figures["window"])
-        drop_queued_tasks(args.redis_url)
-    if "reference" in targets:
-        with reference_server() as (proc, base):
-            files = [(100_000 + i, "") for i in range(args.docs)]
-            results["reference"] = run_load(client_urls([base], files, args.clients, False), [proc], args, ())
-        report("reference y-websocket", results["reference"])
-    if "embedded" in targets:
-        sqlite_path = ROOT / "bench" / "collab-bench.sqlite3"
-        db_url = f"sqlite:///{sqlite_path}"
-        files = run_in_subprocess_prepare(db_url, args.docs)
-        [gc_log] = gc_log_paths(args.gc_pauses, 1)
-        with daphne(sparkroom_env(db_url, ""), gc_log, args.without_store) as (proc, base):
-            results["embedded"] = run_load(client_urls([base], files, args.clients, True), [proc], args, ())
-        report("embedded (1 daphne" + (", updates NOT stored)" if args.without_store else ")"), results["embedded"])
-        report_gc_pauses([gc_log], results["embedded"]["window"])
-        sqlite_path.unlink(missing_ok=True)
+    results: dict[str, list[dict]] = {}
+    for index in range(args.rounds):
+        order = targets if index % 2 == 0 else targets[::-1]
+        for target in order:
+            if target == "sparkroom":
+                for server in servers if index % 2 == 0 else servers[::-1]:
+                    run_sparkroom(args, server, results)
+            elif target == "reference":
+                with reference_server() as (proc, base):
+                    files = [(100_000 + i, "") for i in range(args.docs)]
+                    figures = run_load(client_urls([base], files, args.clients, False), [proc], args, ())
+                results.setdefault("reference", []).append(figures)
+                report("reference y-websocket", figures)
+            elif target == "embedded":
+                run_embedded(args, results)
+    if args.rounds > 1:
+        print(f"medians over {args.rounds} rounds, load average now {os.getloadavg()[0]:.2f}:", flush=True)
+        for name, runs in results.items():
+            keys = ("p50", "p99", "throughput", "server_cpu", "server_rss_mb")
+            m = {key: statistics.median(r[key] for r in runs) for key in keys}
+            print(
+                f"  {name:<26} p50 {m['p50']:7.1f} ms  p99 {m['p99']:7.1f} ms  delivered {m['throughput']:7.1f}/s  "
+                f"server CPU {m['server_cpu']:4.0f}%  RSS {m['server_rss_mb']:4.0f} MB",
+                flush=True,
+            )
     if "reference" in results:
-        for name in results:
+        reference_p99 = statistics.median(r["p99"] for r in results["reference"])
+        for name, runs in results.items():
             if name != "reference":
-                ratio = results[name]["p99"] / results["reference"]["p99"]
+                ratio = statistics.median(r["p99"] for r in runs) / reference_p99
                 print(f"p99 ratio {name}/reference: {ratio:.2f}x", flush=True)
+
+
+def run_sparkroom(args, server: str, results: dict[str, list[dict]]) -> None:
+    """The production target on `server`: --daphne-procs processes of it, for each of --layers."""
+    ensure_database(args.db_url)
+    for layer in args.layers.split(","):
+        files = prepare_documents(args.db_url, args.docs)
+        env = sparkroom_env(args.db_url, args.redis_url, layer)
+        gc_logs = gc_log_paths(args.gc_pauses, args.daphne_procs)
+        with ExitStack() as stack:
+            procs = [stack.enter_context(daphne(env, log, args.without_store, server)) for log in gc_logs]
+            urls = client_urls([url for _, url in procs], files, args.clients, with_token=True)
+            figures = run_load(urls, [p for p, _ in procs], args, ("redis-server", "postgres"))
+        results.setdefault(f"sparkroom-{server}-{layer}", []).append(figures)
+        unstored = ", updates NOT stored" if args.without_store else ""
+        report(f"sparkroom {server} {layer} ({args.daphne_procs}p{unstored})", figures)
+        report_gc_pauses(gc_logs, figures["window"])
+    drop_queued_tasks(args.redis_url)
+
+
+def run_embedded(args, results: dict[str, list[dict]]) -> None:
+    """One Daphne process in embedded mode (SQLite, in-memory layers)."""
+    sqlite_path = ROOT / "bench" / "collab-bench.sqlite3"
+    db_url = f"sqlite:///{sqlite_path}"
+    files = run_in_subprocess_prepare(db_url, args.docs)
+    [gc_log] = gc_log_paths(args.gc_pauses, 1)
+    with daphne(sparkroom_env(db_url, ""), gc_log, args.without_store) as (proc, base):
+        figures = run_load(client_urls([base], files, args.clients, True), [proc], args, ())
+    results.setdefault("embedded", []).append(figures)
+    report("embedded (1 daphne" + (", updates NOT stored)" if args.without_store else ")"), figures)
+    report_gc_pauses([gc_log], figures["window"])
+    sqlite_path.unlink(missing_ok=True)
 
 
 def run_topology(args) -> None:

@@ -16,7 +16,7 @@ from websockets.asyncio.client import connect
 
 from tests.ywebsockets import room_url
 from workspace.collab import protocol
-from workspace.daphne_send import direct_binary_sender, frame_header, send_binary_frame
+from workspace.edge.daphne_send import direct_binary_sender, frame_header, send_binary_frame
 
 pytestmark = pytest.mark.embedded
 

@@ -22,6 +22,7 @@ PACKAGES = ("workspace", "tasks")
 # Bottom to top. A module is in the app of the longest package listed that contains it.
 LAYERS: dict[str, int] = {
     "workspace": 0,  # shared helpers: the top-level modules (broadcast, bus, llm, futures, settings, ...)
+    "workspace.edge": 0,  # Daphne's checked WebSocket shortcuts
     "workspace.accounts": 1,
     "workspace.projects": 1,
     "workspace.collab": 2,

@@ -6,6 +6,7 @@ one file per process, `"WSCONNECT /ws/yjs/<id>"` per accepted socket), not from 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -123,7 +124,7 @@ class RunningHost:
 
 
 @contextmanager
-def running_host(base_dir: Path, web_processes: int = 2) -> Iterator[RunningHost]:
+def running_host(base_dir: Path, web_processes: int = 2, ws_processes: int = 0) -> Iterator[RunningHost]:
     port, ports = free_port(), consecutive_free_ports(web_processes)
     runtime_dir, access_dir = base_dir / "run", base_dir / "access"
     (ROOT / "test-artifacts").mkdir(exist_ok=True)
@@ -131,6 +132,9 @@ def running_host(base_dir: Path, web_processes: int = 2) -> Iterator[RunningHost
     command = [sys.executable, "-m", "workspace.host", "--web-processes", str(web_processes), "--port", str(port)]
     command += ["--first-backend-port", str(ports[0]), "--celery-workers", "1", "--celery-concurrency", "1"]
     command += ["--runtime-dir", str(runtime_dir), "--access-log-dir", str(access_dir), "--no-release"]
+    if ws_processes:
+        first_ws_port = consecutive_free_ports(ws_processes)[0]
+        command += ["--ws-processes", str(ws_processes), "--first-ws-port", str(first_ws_port)]
     with open(log, "w") as out:
         proc = subprocess.Popen(command, cwd=ROOT, env=child_env(), stdout=out, stderr=subprocess.STDOUT)
     host = RunningHost(proc, f"http://127.0.0.1:{port}", ports, log, runtime_dir, access_dir)
@@ -306,3 +310,26 @@ def test_a_killed_host_leaves_no_process_behind(django_db_setup, tmp_path):
         os.kill(running.proc.pid, signal.SIGKILL)
         running.proc.wait(10)
         assert all_gone(children, timeout=60), [p.cmdline() for p in children if p.is_running()]
+
+
+def established_sockets(process: psutil.Process) -> int:
+    """Client connections a server process holds on its listening port (its command line's `-p`)."""
+    port = int(process.cmdline()[process.cmdline().index("-p") + 1])
+    return sum(1 for c in process.net_connections(kind="tcp") if c.status == "ESTABLISHED" and c.laddr.port == port)
+
+
+async def test_with_ws_processes_documents_go_to_uvicorn_and_pages_to_daphne(django_db_setup, tmp_path, user):
+    """`--ws-processes 1`: both clients of a file on the uvicorn process, editing through it; pages still served."""
+    node = await database_sync_to_async(lambda: create_file_with_text(create_workspace(user, "Ws"), "a.py"))()
+    with running_host(tmp_path, web_processes=1, ws_processes=1) as running:
+        children = psutil.Process(running.proc.pid).children()
+        [uvicorn] = [child for child in children if "workspace.serve_ws" in child.cmdline()]
+        url = room_url(running.url, node.id, user.id)
+        async with provider_client(url) as first, provider_client(url) as second:
+            first.insert(0, "through uvicorn\n")
+            await wait_until(lambda: str(second) == "through uvicorn\n")
+            assert established_sockets(uvicorn) == 2
+        page = await asyncio.to_thread(urllib.request.urlopen, f"{running.url}/accounts/login/")
+        assert page.status == 200
+        page.close()
+    assert await database_sync_to_async(wait_for_stored_text)(node.id, "through uvicorn\n") == "through uvicorn\n"

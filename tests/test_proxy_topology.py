@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.live import free_port
-from workspace.host import TEMPLATE, health_check_host, render_config
+from workspace.host import TEMPLATE, documents_served_by, health_check_host, render_config
 
 HAPROXY = "/usr/sbin/haproxy"
 
@@ -97,6 +97,19 @@ def test_serving_documents_with_another_process_type_is_a_one_line_change(tmp_pa
     assert [w[w.index("track") + 1] for b, w in lines if b == "http"] == ["workspaces/web-8101", "workspaces/web-8102"]
     checked = haproxy_accepts(config, tmp_path / "haproxy.cfg")
     assert checked.returncode == 0, checked.stderr
+
+
+@pytest.mark.embedded
+def test_ws_processes_take_only_the_documents_route_with_one_line_changed(tmp_path):
+    """What `--ws-processes` renders: /ws/yjs/ on the uvicorn processes, everything else on the web processes."""
+    template = TEMPLATE.read_text()
+    changed = documents_served_by(template, "ws")
+    assert [a for a, b in zip(template.splitlines(), changed.splitlines(), strict=True) if a != b] == [
+        "    {{servers web}}"
+    ]
+    lines = server_lines(render(tmp_path, {"web": [8101], "ws": [8201, 8202]}, changed))
+    assert [(w[1], "check" in w) for b, w in lines if b == "documents"] == [("ws-8201", True), ("ws-8202", True)]
+    assert [w[1] for b, w in lines if b != "documents"] == ["web-8101", "web-8101"]
 
 
 @pytest.mark.embedded

@@ -14,21 +14,20 @@ import pytest
 from autobahn.exception import Disconnected
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
-from pycrdt import Doc, Text
 from twisted.internet import tcp
+from uvicorn.protocols.utils import ClientDisconnected
 from websockets.asyncio.client import connect
 
 from tests.helpers import login_session_key
 from tests.wsjson import joined
 from tests.yclient import YClient
-from tests.ywebsockets import room_url
-from workspace import twisted_writes
+from tests.ywebsockets import SocketYClient, burst_frames, room_url, slow_reader_socket
 from workspace.asgi import application
 from workspace.broadcast import abroadcast_to_workspace
-from workspace.collab import protocol
 from workspace.collab.access import CLOSE_UNAUTHENTICATED
 from workspace.collab.consumers import YjsConsumer
 from workspace.consumer_base import DirectDispatchWebsocketConsumer, ReadOnlySessionMiddleware, websocket_auth
+from workspace.edge import twisted_writes
 from workspace.realtime.consumers import WorkspaceConsumer
 
 # --- Consumer base: direct dispatch ---------------------------------------------------------------------------------
@@ -388,69 +387,6 @@ def test_real_twisted_connection_sends_idle_writes_at_once_and_drains_the_rest_i
 # --- Twisted write-through: end to end through Daphne ---------------------------------------------------------------
 
 
-class SocketYClient:
-    """A y-websocket client over a real socket (`websockets`), backed by a pycrdt doc."""
-
-    def __init__(self, websocket) -> None:
-        self.websocket = websocket
-        self.doc = Doc()
-        self.text = self.doc.get("content", type=Text)
-        self.synced = False
-
-    async def read_one(self, timeout: float) -> None:
-        frame = await asyncio.wait_for(self.websocket.recv(), timeout)
-        if not isinstance(frame, bytes):
-            return
-        message = protocol.decode(frame)
-        if message.kind != protocol.MESSAGE_SYNC:
-            return
-        if message.sub_kind == protocol.SYNC_STEP1:
-            await self.websocket.send(protocol.sync_step2(self.doc.get_update(message.payload)))
-            return
-        self.doc.apply_update(message.payload)
-        if message.sub_kind == protocol.SYNC_STEP2:
-            self.synced = True
-
-    async def read_until(self, condition, timeout: float = 30.0) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not condition():
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                raise TimeoutError("condition not reached")
-            await self.read_one(remaining)
-
-    async def sync(self) -> None:
-        """Round-trip a sync step 1; the server handles frames in order, so all sent before is applied after."""
-        self.synced = False
-        await self.websocket.send(protocol.sync_step1(self.doc.get_state()))
-        await self.read_until(lambda: self.synced)
-
-    async def append(self, content: str) -> None:
-        before = self.doc.get_state()
-        self.text.insert(len(self.text), content)
-        await self.websocket.send(protocol.sync_update(self.doc.get_update(before)))
-
-
-def burst_frames(frame_bytes: int) -> int:
-    """Enough frames to outgrow what the kernel may buffer for one socket (tcp_wmem max) plus what the paused
-    reader holds (about two frames) by a wide margin: the server's later writes cannot all go to the kernel."""
-    try:
-        with open("/proc/sys/net/ipv4/tcp_wmem") as f:
-            kernel_max = int(f.read().split()[2])
-    except (OSError, ValueError, IndexError):
-        kernel_max = 4 * 1024 * 1024
-    return -(-(kernel_max + 3 * 1024 * 1024) // frame_bytes)
-
-
-async def slow_reader_socket(url: str, receive_buffer: int) -> socket.socket:
-    host, port = url.split("//", 1)[1].split("/", 1)[0].split(":")
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
-    sock.setblocking(False)
-    await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
-    return sock
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.redis
 async def test_burst_of_megabytes_reaches_a_slow_reading_client_byte_identical(
@@ -503,14 +439,16 @@ async def test_client_joining_a_document_over_one_mib_receives_all_of_it(live_se
 
 @pytest.mark.embedded
 @pytest.mark.parametrize("consumer_class", [YjsConsumer, WorkspaceConsumer])
-async def test_a_send_to_a_client_whose_close_began_is_dropped_not_raised(consumer_class):
-    """Daphne raises Disconnected between the close handshake and `websocket.disconnect`; in a group-message handler
-    that ended the consumer before `disconnect` could leave its groups and the presence list."""
+@pytest.mark.parametrize("error", [Disconnected, ClientDisconnected], ids=["daphne", "uvicorn"])
+async def test_a_send_to_a_client_whose_close_began_is_dropped_not_raised(consumer_class, error):
+    """Daphne raises Disconnected between the close handshake and `websocket.disconnect` (uvicorn an OSError, as the
+    ASGI spec asks); in a group-message handler that ended the consumer before `disconnect` could leave its groups
+    and the presence list."""
     sent = []
 
     async def closing_send(message: dict) -> None:
         sent.append(message)
-        raise Disconnected("Attempt to send on a closed protocol")
+        raise error("Attempt to send on a closed protocol")
 
     consumer = consumer_class()
     consumer.base_send = closing_send

@@ -7,6 +7,7 @@ pycrdt-websocket 0.16 ships only an httpx-ws channel adapter (`HttpxWebsocket`);
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 
@@ -14,6 +15,7 @@ from pycrdt import Doc, Provider, Text
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from workspace.collab import protocol
 from workspace.collab.tokens import issue_token
 
 
@@ -68,3 +70,66 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> No
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError("condition not reached")
         await asyncio.sleep(0.02)
+
+
+class SocketYClient:
+    """A y-websocket client over a real socket (`websockets`), backed by a pycrdt doc."""
+
+    def __init__(self, websocket) -> None:
+        self.websocket = websocket
+        self.doc = Doc()
+        self.text = self.doc.get("content", type=Text)
+        self.synced = False
+
+    async def read_one(self, timeout: float) -> None:
+        frame = await asyncio.wait_for(self.websocket.recv(), timeout)
+        if not isinstance(frame, bytes):
+            return
+        message = protocol.decode(frame)
+        if message.kind != protocol.MESSAGE_SYNC:
+            return
+        if message.sub_kind == protocol.SYNC_STEP1:
+            await self.websocket.send(protocol.sync_step2(self.doc.get_update(message.payload)))
+            return
+        self.doc.apply_update(message.payload)
+        if message.sub_kind == protocol.SYNC_STEP2:
+            self.synced = True
+
+    async def read_until(self, condition, timeout: float = 30.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not condition():
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise TimeoutError("condition not reached")
+            await self.read_one(remaining)
+
+    async def sync(self) -> None:
+        """Round-trip a sync step 1; the server handles frames in order, so all sent before is applied after."""
+        self.synced = False
+        await self.websocket.send(protocol.sync_step1(self.doc.get_state()))
+        await self.read_until(lambda: self.synced)
+
+    async def append(self, content: str) -> None:
+        before = self.doc.get_state()
+        self.text.insert(len(self.text), content)
+        await self.websocket.send(protocol.sync_update(self.doc.get_update(before)))
+
+
+def burst_frames(frame_bytes: int) -> int:
+    """Enough frames to outgrow what the kernel may buffer for one socket (tcp_wmem max) plus what the paused
+    reader holds (about two frames) by a wide margin: the server's later writes cannot all go to the kernel."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+            kernel_max = int(f.read().split()[2])
+    except (OSError, ValueError, IndexError):
+        kernel_max = 4 * 1024 * 1024
+    return -(-(kernel_max + 3 * 1024 * 1024) // frame_bytes)
+
+
+async def slow_reader_socket(url: str, receive_buffer: int) -> socket.socket:
+    host, port = url.split("//", 1)[1].split("/", 1)[0].split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
+    return sock

@@ -48,11 +48,12 @@ class DirectDispatchWebsocketConsumer(AsyncWebsocketConsumer):
 
     async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> None:
         """A send to a client that has just gone is dropped: Daphne raises Disconnected once the close handshake
-        began, before it delivers `websocket.disconnect`. Raised inside a group-message handler, it ended the
-        consumer before its `disconnect` could leave the groups and the presence list."""
+        began, before it delivers `websocket.disconnect` (uvicorn, as the ASGI spec asks, an OSError). Raised
+        inside a group-message handler, it ended the consumer before its `disconnect` could leave the groups and
+        the presence list."""
         try:
             await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
-        except Disconnected:
+        except (Disconnected, OSError):
             logger.debug("dropped a send to a closing WebSocket")
 
     async def dispatch(self, message: dict) -> None:

@@ -1,6 +1,7 @@
 """Every core of one host: N web processes behind HAProxy, and Celery workers, started and stopped as one.
 
     python -m workspace.host --web-processes 2 --port 8000      (or: make serve-host WEB_PROCESSES=2)
+    python -m workspace.host --web-processes 1 --ws-processes 2  (documents on uvicorn: make serve-host WS_PROCESSES=2)
 
 Production mode only (DATABASE_URL, REDIS_URL, SECRET_KEY). The proxy's routing rules are in
 deploy/haproxy.cfg.template; this module fills in the processes (`render_config`), installs HAProxy from Debian
@@ -38,6 +39,8 @@ STABLE_AFTER_SECONDS = 60.0
 @dataclass(frozen=True)
 class Options:
     web_processes: int
+    ws_processes: int
+    first_ws_port: int
     bind: str
     port: int
     first_backend_port: int
@@ -57,13 +60,32 @@ def web_command(port: int, options: Options) -> list[str]:
     return command
 
 
+def ws_command(port: int, options: Options) -> list[str]:
+    """A uvicorn document process (`workspace.serve_ws`) trusting the proxy's X-Forwarded-* headers."""
+    return [sys.executable, "-m", "workspace.serve_ws", "-b", BACKEND_HOST, "-p", str(port), "--proxy-headers"]
+
+
 # The process types whose processes the proxy routes to, by the name the template's {{servers <type>}} uses.
-PROCESS_TYPES: dict[str, Callable[[int, Options], list[str]]] = {"web": web_command}
+PROCESS_TYPES: dict[str, Callable[[int, Options], list[str]]] = {"web": web_command, "ws": ws_command}
 
 
 def backend_ports(options: Options) -> dict[str, list[int]]:
     first = options.first_backend_port
-    return {"web": list(range(first, first + options.web_processes))}
+    ports = {"web": list(range(first, first + options.web_processes))}
+    if options.ws_processes:
+        ports["ws"] = list(range(options.first_ws_port, options.first_ws_port + options.ws_processes))
+    return ports
+
+
+def documents_served_by(template: str, process_type: str) -> str:
+    """The template with `backend documents` (/ws/yjs/) served by `process_type` instead of the web processes."""
+    start = template.index("\nbackend documents\n")
+    end = template.find("\nbackend ", start + 1)
+    end = len(template) if end < 0 else end
+    section = template[start:end]
+    if section.count("{{servers web}}") != 1:
+        raise ValueError("backend documents must have exactly one {{servers web}} line")
+    return template[:start] + section.replace("{{servers web}}", f"{{{{servers {process_type}}}}}") + template[end:]
 
 
 def server_name(process_type: str, port: int) -> str:
@@ -134,8 +156,11 @@ def listen_address(bind: str, port: int) -> str:
 def config_for(options: Options) -> str:
     from django.conf import settings
 
+    template = TEMPLATE.read_text()
+    if options.ws_processes:
+        template = documents_served_by(template, "ws")
     return render_config(
-        TEMPLATE.read_text(),
+        template,
         listen=listen_address(options.bind, options.port),
         runtime_dir=options.runtime_dir,
         check_host=health_check_host(settings.ALLOWED_HOSTS),
@@ -305,11 +330,13 @@ class Host:
         self.wait_for_port(self.proxy)
         if self.stopping:
             return
-        ports = [child.port for child in self.web]
+        ports = backend_ports(self.options)
+        processes = ", ".join(
+            f"{len(ports[kind])} {kind} processes (ports {ports[kind][0]}-{ports[kind][-1]})" for kind in ports
+        )
         self.say(
             f"Sparkroom is serving http://{listen_address(self.options.bind, self.options.port)}/ with "
-            f"{len(self.web)} web processes (ports {ports[0]}-{ports[-1]}), {len(self.workers)} Celery worker(s) "
-            f"and HAProxy ({self.config_path}); Ctrl+C stops"
+            f"{processes}, {len(self.workers)} Celery worker(s) and HAProxy ({self.config_path}); Ctrl+C stops"
         )
 
     def supervise_once(self) -> None:
@@ -389,18 +416,33 @@ def parse_options(argv: list[str] | None) -> tuple[Options, argparse.Namespace]:
     parser.add_argument(
         "--first-backend-port", type=int, default=8101, help="web processes listen on 127.0.0.1 from this port on"
     )
+    parser.add_argument(
+        "--ws-processes",
+        type=int,
+        default=0,
+        help="uvicorn processes (workspace.serve_ws) serving /ws/yjs/ instead of the web processes (default 0: none)",
+    )
+    parser.add_argument(
+        "--first-ws-port", type=int, default=8201, help="uvicorn processes listen on 127.0.0.1 from this port on"
+    )
     parser.add_argument("--celery-workers", type=int, default=1, help="Celery worker processes (0: none here)")
     parser.add_argument("--celery-concurrency", type=int, default=2, help="pool size of each Celery worker")
     parser.add_argument("--runtime-dir", type=Path, default=settings.SPARKROOM_DATA_DIR / "host")
-    parser.add_argument("--access-log-dir", type=Path, help="each web process writes its access log here")
+    parser.add_argument(
+        "--access-log-dir", type=Path, help="each web process writes its access log here (the ws processes keep none)"
+    )
     parser.add_argument("--stop-timeout", type=float, default=30.0, help="seconds a child gets to stop")
     parser.add_argument("--no-release", action="store_true", help="do not migrate and collect static files first")
     parser.add_argument("--print-config", action="store_true", help="print the proxy configuration and exit")
     args = parser.parse_args(argv)
     if args.web_processes < 1:
         parser.error("--web-processes must be at least 1")
+    if args.ws_processes < 0:
+        parser.error("--ws-processes must be 0 or more")
     options = Options(
         web_processes=args.web_processes,
+        ws_processes=args.ws_processes,
+        first_ws_port=args.first_ws_port,
         bind=args.bind,
         port=args.port,
         first_backend_port=args.first_backend_port,

@@ -6,7 +6,9 @@ reached other clients. The limits here follow settings.COLLAB_MAX_DOC_BYTES (the
 server sends: the whole document in sync step 2). Incoming frames above COLLAB_MAX_FRAME_BYTES are
 still refused by the collab consumer with close code 4413. Other arguments pass through to Daphne.
 
-Before serving, the application is imported and the heap it built is frozen (see `freeze_startup_heap`).
+Before serving, the application is imported (which self-checks the WebSocket edge's shortcuts and switches on
+those that work: `workspace.edge.install`, from workspace/asgi.py) and the heap it built is frozen (see
+`freeze_startup_heap`).
 """
 
 from __future__ import annotations

@@ -269,6 +269,8 @@ COLLAB_MAX_AWARENESS_IDS = env_int("COLLAB_MAX_AWARENESS_IDS", 4)
 COLLAB_MAX_AWARENESS_BYTES = env_int("COLLAB_MAX_AWARENESS_BYTES", 16 * 1024)
 # What may wait for one document connection that does not read; past it the client is closed (4501) and resyncs.
 COLLAB_CLIENT_QUEUE_BYTES = env_int("COLLAB_CLIENT_QUEUE_BYTES", 8 * 1024 * 1024)
+# Daphne's WebSocket shortcuts (workspace/edge/): on after their start-up self-check passes; 0 keeps them off.
+WS_EDGE_SHORTCUTS = env_bool("WS_EDGE_SHORTCUTS", True)
 COLLAB_COMPACT_EVERY = env_int("COLLAB_COMPACT_EVERY", 500)
 # How long a room stays loaded after its last local client left (reopening a large file then costs no reload).
 COLLAB_ROOM_LINGER_SECONDS = env_float("COLLAB_ROOM_LINGER_SECONDS", 30.0)

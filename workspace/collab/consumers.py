@@ -30,7 +30,7 @@ from workspace.collab.outbox import ClientOutbox
 from workspace.collab.room import DocumentTooLarge, Room, RoomClosed
 from workspace.collab.writer import StoreFailed
 from workspace.consumer_base import DirectDispatchWebsocketConsumer
-from workspace.daphne_send import client_transport
+from workspace.edge import client_transport
 from workspace.projects.models import Role, role_at_least
 from workspace.realtime.presence import user_color
 

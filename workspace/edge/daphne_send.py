@@ -13,6 +13,10 @@ size limit. Autobahn's traffic counters, which nothing here reads, are not updat
 In any other state it sends nothing and returns False: the caller then uses the ASGI send, which
 raises, queues or closes as Daphne decides. Anything that is not a Daphne connection (Channels' test
 communicator, another server) gets no direct sender at all.
+
+These read autobahn's and Daphne's private attributes, so they run only after `workspace.edge.install` found them
+working on the installed versions (`selfcheck`); until then, and for good after any failure of a direct send
+(an attribute gone, an exception), every frame takes the ASGI send: a frame is never dropped for the shortcut.
 """
 
 from __future__ import annotations
@@ -25,6 +29,17 @@ from functools import partial
 logger = logging.getLogger(__name__)
 
 BINARY_FINAL_FRAME = 0x82  # FIN bit + opcode 2
+
+_direct_frames = {"enabled": False}
+
+
+def enable_direct_frames(enabled: bool) -> None:
+    """Switched on by `workspace.edge.install` once the self-check passed; off again after any failure."""
+    _direct_frames["enabled"] = enabled
+
+
+def direct_frames_enabled() -> bool:
+    return _direct_frames["enabled"]
 
 
 def frame_header(length: int) -> bytes:
@@ -112,7 +127,16 @@ class DaphneTransport:
 
     # ClientTransport
     def try_send(self, frame: bytes) -> bool:
-        return self._resumed.is_set() and send_binary_frame(self._protocol, frame)
+        """Write now (True), or send nothing (False) so that the outbox uses the ASGI send; on any failure of the
+        shortcut the direct frames are switched off for this process and this frame too takes the ASGI send."""
+        if not (self._resumed.is_set() and direct_frames_enabled()):
+            return False
+        try:
+            return send_binary_frame(self._protocol, frame)
+        except Exception:  # noqa: BLE001 - anything: the ASGI send is always correct, only slower
+            enable_direct_frames(False)
+            logger.exception("direct WebSocket frames failed; every frame takes the ASGI send from now on")
+            return False
 
     async def send(self, frame: bytes) -> None:
         await self._send({"type": "websocket.send", "bytes": frame})
@@ -138,6 +162,12 @@ class AsgiTransport:
 
 
 def client_transport(send: Callable) -> DaphneTransport | AsgiTransport:
-    """The transport of a WebSocket connection's ASGI `send`: Daphne's own when it is one."""
-    protocol = _daphne_protocol(send)
-    return AsgiTransport(send) if protocol is None else DaphneTransport(send, protocol)
+    """The transport of a WebSocket connection's ASGI `send`: Daphne's own when it is one and direct frames are on."""
+    protocol = _daphne_protocol(send) if direct_frames_enabled() else None
+    if protocol is None:
+        return AsgiTransport(send)
+    try:
+        return DaphneTransport(send, protocol)
+    except Exception:  # noqa: BLE001 - Daphne's connection changed: this connection takes the ASGI send
+        logger.exception("no direct frames for a WebSocket connection")
+        return AsgiTransport(send)
