@@ -77,6 +77,7 @@ HTTP_MATRIX: dict[str, Http] = {
     "GET /api/jobs/{job_id}": Http(Role.VIEWER),
     "POST /api/jobs/{job_id}/cancel": Http(Role.EDITOR, ok=(200, 400)),
     "POST /api/jobs/{job_id}/apply": Http(Role.EDITOR, {"paths": None}, ok=(200, 400)),
+    "POST /api/jobs/{job_id}/resolve": Http(Role.EDITOR, {"path": "x.py", "index": 0, "choice": "ours"}, ok=(400,)),
     # repositories: import (the https clone is only queued here), export, stored files; 415 = no preview of a text
     "POST /api/workspaces/{workspace_id}/import": Http(Role.EDITOR, {"git_url": "https://example.invalid/x.git"}),
     "GET /api/workspaces/{workspace_id}/imports": Http(Role.VIEWER),
@@ -160,6 +161,11 @@ WS_MATRIX: dict[str, Message] = {
     "jobs.get": Message(Role.VIEWER, lambda a: {"job_id": a["job_id"]}, lambda b: {"job_id": b["job_id"]}),
     "jobs.cancel": Message(Role.EDITOR, lambda a: {"job_id": a["job_id"]}, lambda b: {"job_id": b["job_id"]}),
     "jobs.apply": Message(Role.EDITOR, lambda a: {"job_id": a["job_id"]}, lambda b: {"job_id": b["job_id"]}),
+    "jobs.resolve": Message(
+        Role.EDITOR,
+        lambda a: {"job_id": a["job_id"], "path": "x.py", "index": 0, "choice": "ours"},
+        lambda b: {"job_id": b["job_id"], "path": "x.py", "index": 0, "choice": "ours"},
+    ),
 }
 
 

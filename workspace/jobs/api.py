@@ -6,7 +6,7 @@ from ninja import Router, Schema
 from ninja.errors import HttpError
 
 from tasks.deep import enqueue
-from workspace.jobs import apply, events, services
+from workspace.jobs import apply, events, resolve, services
 from workspace.jobs.models import Job
 from workspace.projects import guard
 from workspace.projects.models import Role
@@ -68,3 +68,19 @@ def cancel_job(request, job_id: int):
 def apply_job(request, job_id: int, payload: ApplyIn):
     job = _job(request, job_id, Role.EDITOR)
     return {"files": _call(apply.apply_changeset, job, request.user.get_username(), payload.paths)}
+
+
+class ResolveIn(Schema):
+    path: str
+    index: int
+    choice: str
+    text: str | None = None
+
+
+@router.post("/jobs/{job_id}/resolve")
+def resolve_conflict(request, job_id: int, payload: ResolveIn):
+    """Resolve one conflict of an applied file: take the job's version ("theirs"), keep the live text ("ours"),
+    or write an edited merge ("edit", with `text`)."""
+    job = _job(request, job_id, Role.EDITOR)
+    username = request.user.get_username()
+    return _call(resolve.resolve_conflict, job, username, payload.path, payload.index, payload.choice, payload.text)

@@ -193,7 +193,7 @@ def _run_agent_job(job: Job, snapshot, root, report: AgentReport) -> tuple[str, 
     except Exception as exc:  # noqa: BLE001 - SDK/HTTP failures become a sentence for the user
         raise JobFailed(describe_error(exc, config, tokens=job.tokens_out)) from exc
     report.progress(step="building the changeset", progress=0.97)
-    changeset = build_changeset(snapshot, root, tools.written)
+    changeset = build_changeset(snapshot, root, tools.written, tools.moved_from, tools.deleted)
     report.event(
         "result",
         f"{len(changeset)} file(s) changed" + (f": {', '.join(e['path'] for e in changeset)}" if changeset else ""),

@@ -40,6 +40,10 @@ const CSS = `
 .jobs-review-toolbar { display: flex; gap: 8px; align-items: center; padding: 8px 12px; border-bottom: 1px solid var(--border); }
 .jobs-review-diff { min-height: 0; }
 .jobs-conflicts { max-height: 35vh; overflow: auto; border-top: 1px solid var(--border); padding: 8px 12px; }
+.jobs-conflict { border-bottom: 1px dashed var(--border); padding: 6px 0; }
+.jobs-conflict-edit { width: 100%; min-height: 80px; font: 12px var(--mono); background: var(--bg); color: var(--text);
+  border: 1px solid var(--border); border-radius: var(--radius); margin-top: 6px; }
+.jobs-conflict-done { color: var(--ok); font-size: 12px; }
 .jobs-conflicts pre { margin: 4px 0 10px; padding: 6px; background: var(--bg); border-radius: 4px; font: 12px var(--mono); white-space: pre-wrap; }
 `;
 
