@@ -25,7 +25,8 @@ class JobTask(DjangoTask):
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
         # Reached when Celery gives up on the task itself (e.g. the hard time limit killed it).
         if args:
-            runner.fail_if_unfinished(int(args[0]), f"the worker gave up on the job: {type(exc).__name__}: {exc}")
+            reason = f"the worker gave up on the job: {type(exc).__name__}: {exc}"
+            runner.fail_if_unfinished(int(args[0]), reason, enqueue=enqueue)
 
 
 @shared_task(
@@ -40,7 +41,7 @@ class JobTask(DjangoTask):
 )
 def run_job(self, job_id: int) -> str:
     limits = self.request.timelimit or (None, None)  # (hard, soft) as the message carries them
-    return runner.run_job(job_id, soft_time_limit=limits[1])
+    return runner.run_job(job_id, soft_time_limit=limits[1], enqueue=enqueue)
 
 
 def enqueue(job_id: int) -> None:

@@ -338,6 +338,8 @@ JOB_HEARTBEAT_SECONDS = env_float("JOB_HEARTBEAT_SECONDS", 5.0)
 JOB_STALE_SECONDS = env_float("JOB_STALE_SECONDS", 60.0)
 JOB_REAP_INTERVAL = env_float("JOB_REAP_INTERVAL", 30.0)
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 2)
+# Jobs of one workspace running at once; the others wait, queued, in order.
+JOB_WORKSPACE_CONCURRENCY = env_int("JOB_WORKSPACE_CONCURRENCY", 2)
 JOB_MAX_FILE_BYTES = env_int("JOB_MAX_FILE_BYTES", 512 * 1024)
 JOB_TESTS_COMMAND = os.environ.get("JOB_TESTS_COMMAND", "python -m pytest -q -p no:cacheprovider")
 JOB_LINT_COMMAND = os.environ.get("JOB_LINT_COMMAND", "ruff check --no-cache .")

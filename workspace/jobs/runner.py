@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from workspace.jobs import events, sandbox
+from workspace.jobs import events, queue, sandbox
 from workspace.jobs.agent import AgentReport, JobCancelled, run_agent
 from workspace.jobs.changeset import build_changeset
 from workspace.jobs.models import Job, JobKind, JobStatus
@@ -34,6 +35,7 @@ from workspace.jobs.snapshot import (
 )
 from workspace.jobs.tools import WorkspaceTools
 from workspace.llm import describe_error, resolve
+from workspace.projects.models import Workspace
 
 logger = logging.getLogger(__name__)
 CANCEL_POLL_SECONDS = 0.3
@@ -44,17 +46,30 @@ class JobFailed(Exception):
 
 
 def claim(job_id: int) -> Job | None:
-    """Take the job for this worker, or None when it is not runnable (done, cancelled, running elsewhere)."""
+    """Take the job for this worker, or None when it is not runnable (done, cancelled, running elsewhere, or its
+    workspace already runs JOB_WORKSPACE_CONCURRENCY jobs: then it waits, queued, for `queue.start_next`)."""
     now = timezone.now()
     stale = now - timedelta(seconds=settings.JOB_STALE_SECONDS)
     runnable = Q(status=JobStatus.QUEUED) | Q(status=JobStatus.RUNNING, heartbeat_at__lt=stale)
-    claimed = Job.objects.filter(runnable, id=job_id, cancel_requested=False).update(
-        status=JobStatus.RUNNING,
-        started_at=Coalesce(F("started_at"), now),
-        heartbeat_at=now,
-        attempts=F("attempts") + 1,
-        step="starting",
-    )
+    candidate = Job.objects.filter(runnable, id=job_id, cancel_requested=False).first()
+    if candidate is None:
+        return None
+    with transaction.atomic():
+        # One claim at a time per workspace: the count of running jobs must not change under it.
+        Workspace.objects.select_for_update().filter(id=candidate.workspace_id).values_list("id", flat=True).first()
+        if candidate.status == JobStatus.QUEUED and not queue.may_start(candidate):
+            waiting = Job.objects.filter(id=job_id, status=JobStatus.QUEUED).update(step=queue.WAITING_STEP)
+            if waiting:
+                candidate.refresh_from_db()
+                events.broadcast(candidate.workspace_id, "job.progress", events.progress_payload(candidate))
+            return None
+        claimed = Job.objects.filter(runnable, id=job_id, cancel_requested=False).update(
+            status=JobStatus.RUNNING,
+            started_at=Coalesce(F("started_at"), now),
+            heartbeat_at=now,
+            attempts=F("attempts") + 1,
+            step="starting",
+        )
     if not claimed:
         return None
     return Job.objects.select_related("user").get(id=job_id)
@@ -96,12 +111,22 @@ class Watcher:
             connection.close()
 
 
-def run_job(job_id: int, soft_time_limit: float | None = None) -> str:
-    """Run the job once; returns what happened ("skipped" when another runner has it or it is done)."""
+def run_job(job_id: int, soft_time_limit: float | None = None, enqueue: Callable[[int], None] | None = None) -> str:
+    """Run the job once; returns what happened ("skipped" when another runner has it, it is done, or it waits for a
+    slot of its workspace). `enqueue` sends a job's task: the next queued job of the workspace starts when this
+    one ends."""
     close_old_connections()
     job = claim(job_id)
     if job is None:
         return "skipped"
+    try:
+        return _run_claimed(job, soft_time_limit)
+    finally:
+        if enqueue is not None:
+            queue.start_next(job.workspace_id, enqueue)
+
+
+def _run_claimed(job: Job, soft_time_limit: float | None) -> str:
     if job.attempts > settings.JOB_MAX_ATTEMPTS:
         events.finish(job, JobStatus.FAILED, error=worker_lost_reason(job.attempts - 1))
         return JobStatus.FAILED
@@ -213,18 +238,22 @@ def worker_lost_reason(times: int) -> str:
     return f"the worker running this job stopped (killed or crashed) {times} time(s); giving up"
 
 
-def fail_if_unfinished(job_id: int, reason: str) -> None:
-    """Used when Celery itself gives up on the task (hard time limit)."""
+def fail_if_unfinished(job_id: int, reason: str, enqueue: Callable[[int], None] | None = None) -> None:
+    """Used when Celery itself gives up on the task (hard time limit); then the workspace's next job may start."""
     job = Job.objects.filter(id=job_id).first()
     if job is not None:
         events.finish(job, JobStatus.FAILED, error=reason)
+        if enqueue is not None:
+            queue.start_next(job.workspace_id, enqueue)
 
 
-def reap_stale_jobs(requeue) -> list[tuple[int, str]]:
-    """Find running jobs whose heartbeat stopped; requeue them (via `requeue(job_id)`) or fail them."""
+def reap_stale_jobs(requeue: Callable[[int], None]) -> list[tuple[int, str]]:
+    """Find running jobs whose heartbeat stopped; requeue them (via `requeue(job_id)`) or fail them. Then start
+    queued jobs that fit in their workspace's free slots."""
     stale = timezone.now() - timedelta(seconds=settings.JOB_STALE_SECONDS)
     outcomes = []
-    for job in Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=stale):
+    reaped = list(Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=stale))
+    for job in reaped:
         if job.cancel_requested:
             events.finish(job, JobStatus.CANCELLED, error="")
             outcomes.append((job.id, JobStatus.CANCELLED))
@@ -242,4 +271,7 @@ def reap_stale_jobs(requeue) -> list[tuple[int, str]]:
             events.status_changed(job)
             requeue(job.id)
             outcomes.append((job.id, JobStatus.QUEUED))
+    # Slots freed here, or freed without a hand-over (a worker lost between its job's end and `start_next`).
+    for workspace_id in sorted({*queue.waiting_workspaces(), *(j.workspace_id for j in reaped if j.is_finished)}):
+        queue.start_next(workspace_id, requeue)
     return outcomes
