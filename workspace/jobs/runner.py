@@ -272,6 +272,7 @@ def reap_stale_jobs(requeue: Callable[[int], None]) -> list[tuple[int, str]]:
             requeue(job.id)
             outcomes.append((job.id, JobStatus.QUEUED))
     # Slots freed here, or freed without a hand-over (a worker lost between its job's end and `start_next`).
+    requeued = {job_id for job_id, outcome in outcomes if outcome == JobStatus.QUEUED}
     for workspace_id in sorted({*queue.waiting_workspaces(), *(j.workspace_id for j in reaped if j.is_finished)}):
-        queue.start_next(workspace_id, requeue)
+        queue.start_next(workspace_id, lambda job_id: job_id in requeued or requeue(job_id))
     return outcomes
