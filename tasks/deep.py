@@ -29,7 +29,8 @@ class JobTask(DjangoTask):
             return
         if isinstance(exc, TimeLimitExceeded):
             # The job did not stop at its soft limit: the pool process running it was killed, its sandbox with it.
-            reason = f"hard time limit of {exc.args[0]:g} s reached: the job did not stop at its soft limit and was killed"
+            limit = exc.args[0]
+            reason = f"hard time limit of {limit:g} s reached: the job did not stop at its soft limit and was killed"
         else:
             reason = f"the worker gave up on the job: {type(exc).__name__}: {exc}"
         runner.fail_if_unfinished(int(args[0]), reason, enqueue=enqueue)

@@ -124,7 +124,7 @@ def test_a_job_that_ignores_its_soft_limit_is_killed_at_the_hard_one_with_its_sa
         # The log says it too (written just after the status).
         wait_until(lambda: JobEvent.objects.filter(job=job, message=f"failed: {final.error}").exists(), 5, "the log")
         gone = wait_until(
-            lambda: not subprocess.run(["pgrep", "-f", STUBBORN_COMMAND], capture_output=True, text=True).stdout.split(),
+            lambda: subprocess.run(["pgrep", "-f", STUBBORN_COMMAND], capture_output=True).returncode == 1,
             5,
             "the sandboxed command to be gone",
         )
