@@ -326,6 +326,8 @@ DEEP_MAX_STEPS = env_int("DEEP_MAX_STEPS", 20)
 JOB_SOFT_TIME_LIMIT = env_int("JOB_SOFT_TIME_LIMIT", 600)
 JOB_HARD_TIME_LIMIT = env_int("JOB_HARD_TIME_LIMIT", 660)
 SANDBOX_TIME_LIMIT = env_float("SANDBOX_TIME_LIMIT", 60.0)
+# A project's setup phase (sparkroom.toml [setup] command, e.g. a dependency install) may take longer.
+JOB_SETUP_TIME_LIMIT = env_float("JOB_SETUP_TIME_LIMIT", 600.0)
 SANDBOX_OUTPUT_LIMIT = env_int("SANDBOX_OUTPUT_LIMIT", 64 * 1024)
 SANDBOX_MEMORY_LIMIT = env_int("SANDBOX_MEMORY_LIMIT", 1024 * 1024 * 1024)
 SANDBOX_ROOT = Path(os.environ.get("SANDBOX_ROOT", BASE_DIR / ".sandbox"))

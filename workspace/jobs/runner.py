@@ -20,9 +20,10 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from workspace.jobs import events, queue, sandbox
+from workspace.jobs import environment, events, queue, sandbox
 from workspace.jobs.agent import AgentReport, JobCancelled, run_agent
 from workspace.jobs.changeset import build_changeset
+from workspace.jobs.envconfig import EnvironmentFileError
 from workspace.jobs.models import Job, JobKind, JobStatus
 from workspace.jobs.snapshot import (
     describe_os_error,
@@ -134,15 +135,17 @@ def _run_claimed(job: Job, soft_time_limit: float | None) -> str:
     events.status_changed(job)
     watcher = Watcher(job.id).start()
     root = scratch_dir(job.id, job.attempts)
+    # Secret values never reach the log, result or error of a job.
+    redact = environment.Redactor(environment.secret_values(job.workspace_id))
     try:
-        status, error, result = _work(job, watcher, root)
+        status, error, result = _work(job, watcher, root, redact)
     except (JobCancelled, SoftTimeLimitExceeded) as exc:
         if isinstance(exc, SoftTimeLimitExceeded):
             limit = soft_time_limit or settings.JOB_SOFT_TIME_LIMIT
             status, error, result = JobStatus.FAILED, f"time limit of {limit:g} s reached", None
         else:
             status, error, result = JobStatus.CANCELLED, "", None
-    except (JobFailed, sandbox.SandboxUnavailable) as exc:
+    except (JobFailed, sandbox.SandboxUnavailable, EnvironmentFileError, environment.SetupFailed) as exc:
         logger.warning("job %s failed: %s", job.id, exc)
         status, error, result = JobStatus.FAILED, str(exc), None
     except Exception as exc:  # noqa: BLE001 - any failure becomes the job's error, shown to the user
@@ -154,13 +157,13 @@ def _run_claimed(job: Job, soft_time_limit: float | None) -> str:
     if status != JobStatus.CANCELLED and watcher.is_cancelled():
         status, error = JobStatus.CANCELLED, ""
     # Members see the job's files by their workspace paths, never where this server keeps them.
-    events.finish(job, status, error=hide_server_paths(error, root), result=result)
+    events.finish(job, status, error=redact(hide_server_paths(error, root)), result=result)
     return status
 
 
-def _work(job: Job, watcher: Watcher, root) -> tuple[str, str, dict]:
+def _work(job: Job, watcher: Watcher, root, redact: environment.Redactor) -> tuple[str, str, dict]:
     report = AgentReport(
-        event=lambda kind, message, data=None: events.record(job, kind, hide_server_paths(message, root), data),
+        event=lambda kind, message, data=None: events.record(job, kind, redact(hide_server_paths(message, root)), data),
         progress=lambda **fields: events.update_progress(job, **fields),
         should_stop=watcher.is_cancelled,
     )
@@ -176,19 +179,24 @@ def _work(job: Job, watcher: Watcher, root) -> tuple[str, str, dict]:
             f"{len(skipped)} file(s) left out of this job, which cannot hold them:\n" + "\n".join(skipped),
             {"skipped": len(skipped)},
         )
+    report.progress(step="environment", progress=0.04)
+    prepared = environment.prepare(job.workspace_id, snapshot, root, report.event, report.should_stop, redact)
     if job.kind in (JobKind.TESTS, JobKind.LINT):
-        return _run_command_job(job, root, report)
-    return _run_agent_job(job, snapshot, root, report)
+        return _run_command_job(job, root, report, prepared)
+    return _run_agent_job(job, snapshot, root, report, prepared)
 
 
-def _run_command_job(job: Job, root, report: AgentReport) -> tuple[str, str, dict]:
-    command = job.command
+def _run_command_job(job: Job, root, report: AgentReport, prepared: environment.PreparedEnvironment):
+    command = prepared.project.command_for_job(job.kind) or job.command
+    if command != job.command:  # the project's own test or lint command (sparkroom.toml)
+        Job.objects.filter(id=job.id).update(command=command)
+        job.command = command
     report.progress(step=f"running {command}", progress=0.1)
     report.event("tool_call", f"run_command({command})", {"name": "run_command", "command": command})
-    result = sandbox.run_command(command, root, should_stop=report.should_stop)
+    result = sandbox.run_command(command, root, should_stop=report.should_stop, env=prepared.env)
     if result.cancelled:
         raise JobCancelled()
-    output = hide_server_paths(result.output, root)
+    output = prepared.redact(hide_server_paths(result.output, root))
     report.event(
         "output" if result.ok else "error",
         output or "(no output)",
@@ -205,12 +213,18 @@ def _run_command_job(job: Job, root, report: AgentReport) -> tuple[str, str, dic
     return JobStatus.FAILED, f"`{command}` failed: {result.summary()}", outcome
 
 
-def _run_agent_job(job: Job, snapshot, root, report: AgentReport) -> tuple[str, str, dict]:
+def _run_agent_job(job: Job, snapshot, root, report: AgentReport, prepared: environment.PreparedEnvironment):
     config = resolve("deep")
     if job.model != config.model:
         Job.objects.filter(id=job.id).update(model=config.model)
         job.model = config.model
-    tools = WorkspaceTools(root, should_stop=report.should_stop)
+    tools = WorkspaceTools(
+        root,
+        should_stop=report.should_stop,
+        env=prepared.env,
+        redact=prepared.redact,
+        hidden=prepared.project.setup_cache,
+    )
     try:
         summary = run_agent(config.client(), config.model, job.prompt, tools, report)
     except (JobCancelled, SoftTimeLimitExceeded, sandbox.SandboxUnavailable):

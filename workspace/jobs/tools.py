@@ -101,9 +101,22 @@ class ToolError(Exception):
 
 
 class WorkspaceTools:
-    def __init__(self, root: Path, should_stop: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        should_stop: Callable[[], bool] | None = None,
+        *,
+        env: dict[str, str] | None = None,
+        redact: Callable[[str], str] = str,
+        hidden: tuple[str, ...] = (),
+    ) -> None:
+        """`env`: the project's variables for run_command; `redact` hides secret values from what the model reads;
+        `hidden`: the project environment's installed paths (its setup cache), left out of listings and searches."""
         self.root = root
         self.should_stop = should_stop
+        self.env = env or {}
+        self.redact = redact
+        self.hidden = tuple(hidden)
         self.written: list[str] = []
         self.deleted: list[str] = []
         # Where a moved file came from: its path now -> its path in the snapshot (or where it was first written).
@@ -139,7 +152,9 @@ class WorkspaceTools:
                 full = Path(folder) / name
                 if full.is_symlink():
                     continue
-                paths.append(str(full.relative_to(self.root)))
+                relative = str(full.relative_to(self.root))
+                if not any(relative == h or relative.startswith(h + "/") for h in self.hidden):
+                    paths.append(relative)
         return paths
 
     def tool_list_files(self, prefix: str = "") -> str:
@@ -216,6 +231,6 @@ class WorkspaceTools:
         return f"moved {old} to {new}"
 
     def tool_run_command(self, command: str) -> str:
-        result = sandbox.run_command(command, self.root, should_stop=self.should_stop)
+        result = sandbox.run_command(command, self.root, should_stop=self.should_stop, env=self.env)
         self.last_command = result
-        return f"[{result.summary()}]\n{hide_server_paths(result.output, self.root)}"
+        return self.redact(f"[{result.summary()}]\n{hide_server_paths(result.output, self.root)}")
