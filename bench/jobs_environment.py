@@ -97,7 +97,8 @@ def run_environment(rounds: int, modules: int) -> None:
     figures: dict[str, list[float]] = {"none": [], "ran": [], "cached": []}
     for _ in range(rounds):
         shutil.rmtree(environment.cache_root(with_setup.id), ignore_errors=True)
-        for workspace, expected in ((without, "none"), (with_setup, "ran"), (with_setup, "cached"), (with_setup, "cached")):
+        plan = ((without, "none"), (with_setup, "ran"), (with_setup, "cached"), (with_setup, "cached"))
+        for workspace, expected in plan:
             seconds, setup = to_command_phase(user, workspace.id)
             assert setup == expected, (setup, expected)
             figures[setup].append(seconds)
