@@ -99,3 +99,41 @@ def test_queue_place_and_cancel_then_per_hunk_resolution_in_the_review(reviewed,
         assert page.page_errors == []
     finally:
         page.context.close()
+
+
+@pytest.fixture
+def env_project(user):
+    workspace = create_workspace(user, "Env panel", readme=False)
+    return workspace, create_file_with_text(workspace, "sparkroom.toml", "[setup]\ncommand = 'make deps'\n")
+
+
+def test_owner_sees_the_environment_file_s_problems_sets_a_secret_never_shown_back_and_allows_setup_network(
+    env_project, live_server_url, browser
+):
+    workspace, node = env_project
+    page = new_page(browser)
+    login(page, live_server_url, "alice")
+    open_editor(page, live_server_url, workspace.id, node.id)
+    try:
+        page.click("[data-testid=panel-tab-jobs]")
+        page.click("[data-testid=jobs-env] summary")
+        problems = page.locator("[data-testid=jobs-env-problems]")
+        problems.wait_for()
+        assert "[setup] cache must name what the setup produces" in problems.inner_text()
+        page.fill("[data-testid=jobs-secret-name]", "REGISTRY_TOKEN")
+        page.fill("[data-testid=jobs-secret-value]", "very-secret-value-123")
+        page.click("[data-testid=jobs-secret-save]")
+        page.locator("[data-testid=jobs-secret][data-name=REGISTRY_TOKEN]").wait_for()
+        assert "very-secret-value-123" not in page.content()
+        with page.expect_response(lambda r: r.request.method == "PUT" and r.url.endswith("/environment")) as saved:
+            page.check("[data-testid=jobs-env-network]")
+        assert saved.value.ok and saved.value.json()["setup_network"] is True
+        from workspace.jobs import environment
+
+        stored = run_orm(lambda: (environment.secret_values(workspace.id), environment.settings_for(workspace.id)))
+        assert stored[0] == {"REGISTRY_TOKEN": "very-secret-value-123"} and stored[1].setup_network
+        page.locator("[data-testid=jobs-secret-delete]").click()
+        page.wait_for_function("() => document.querySelector('[data-testid=jobs-secret]') === null")
+        assert page.page_errors == []
+    finally:
+        page.context.close()

@@ -14,6 +14,7 @@ from tests.browser import (
 )
 from tests.history_data import make_job
 from workspace.collab.files import create_file_with_text
+from workspace.jobs import environment
 from workspace.projects.services import create_workspace
 
 pytestmark = [pytest.mark.browser, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -54,6 +55,9 @@ OVERFLOWING_JS = """
 def crowded_workspace(user):
     workspace = create_workspace(user, "Panels " + LONG[:40])
     node = create_file_with_text(workspace, "src/main.py", "print('hi')\n")
+    create_file_with_text(workspace, "sparkroom.toml", f"[setup]\ncommand = '{LONG}'\n[{LONG}]\n")
+    long_name = "A_VERY_LONG_SECRET_NAME_THAT_GOES_ON_AND_ON_FOR_SIXTY_FOUR_CHARS"
+    environment.set_secret(workspace.id, long_name, "x" * 20, user)
     big = {"tokens_in": 123_456_789, "tokens_out": 98_765_432, "cost_usd": "12345.678901"}
     make_job(workspace, user, status="succeeded", prompt=LONG, step="succeeded", **big)
     step = f"Step 12: run_command {LONG}"[:200]
@@ -79,6 +83,9 @@ def test_no_side_panel_overflows_its_width(crowded_workspace, live_server_url, b
             panel = page.locator(f"[data-testid=panel-{tab_id}]")
             panel.wait_for()
             if tab_id == "jobs":
+                page.click("[data-testid=jobs-env] summary")
+                page.locator("[data-testid=jobs-env-problems]").wait_for()
+                page.locator("[data-testid=jobs-secret]").wait_for()
                 page.locator("[data-testid=job-card]").nth(3).wait_for()
                 page.locator("[data-testid=job-card][data-status=running] [data-testid=job-log-toggle]").click()
                 page.locator("[data-testid=job-card][data-status=running] [data-testid=job-log]").wait_for()

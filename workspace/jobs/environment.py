@@ -118,15 +118,17 @@ def load(snapshot: dict[str, SnapshotFile]) -> ProjectEnvironment:
 
 
 def file_state(workspace_id: int) -> dict:
-    """Whether the live workspace has a sparkroom.toml, and its problems (empty when it is valid)."""
+    """Whether the live workspace has a sparkroom.toml, its problems (empty when it is valid) and, when valid, what it
+    sets up: the setup command, the test/lint commands and the run commands per language (for a Run button)."""
     node = FileNode.objects.filter(workspace_id=workspace_id, path=FILE_NAME, is_folder=False).first()
+    state: dict = {"path": FILE_NAME, "present": node is not None, "problems": []}
     if node is None:
-        return {"path": FILE_NAME, "present": False, "problems": []}
+        return state
     try:
-        parse(store.load_text(node.id))
+        project = parse(store.load_text(node.id))
     except EnvironmentFileError as exc:
-        return {"path": FILE_NAME, "present": True, "problems": exc.problems}
-    return {"path": FILE_NAME, "present": True, "problems": []}
+        return {**state, "problems": exc.problems}
+    return {**state, "setup": project.setup_command, "commands": project.commands, "run": project.run}
 
 
 # --- the setup phase and its cache -------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 // and review/apply its changes (review.js). Server side: workspace/jobs (jobs.* messages, job.* events).
 
 import { formatTokens, h, isActive } from './dom.js';
+import { EnvironmentSection } from './environment.js';
 import { ReviewOverlay } from './review.js';
 import { injectStyles } from './styles.js';
 
@@ -21,7 +22,8 @@ class JobsPanel {
     this.review = new ReviewOverlay(app);
     this.root = app.panels.addTab('jobs', 'Jobs');
     this.list = h('div', { class: 'jobs-list', testid: 'jobs-list' });
-    this.root.append(this.buildForm(), this.list);
+    this.environment = new EnvironmentSection(app);
+    this.root.append(this.buildForm(), this.environment.root, this.list);
   }
 
   buildForm() {

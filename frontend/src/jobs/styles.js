@@ -5,6 +5,18 @@ const CSS = `
 .jobs-form textarea { min-height: 64px; resize: vertical; font: 13px var(--mono); }
 .jobs-form select, .jobs-form textarea { width: 100%; background: var(--bg); color: var(--text);
   border: 1px solid var(--border); border-radius: var(--radius); padding: 6px 8px; }
+.jobs-env { margin-bottom: 14px; font-size: 12px; color: var(--text-dim); }
+.jobs-env summary { cursor: pointer; color: var(--text); }
+.jobs-env-body { display: grid; gap: 6px; margin-top: 6px; min-width: 0; }
+.jobs-env-body p, .jobs-env-body ul { margin: 0; }
+.jobs-env-network { display: flex; gap: 6px; align-items: flex-start; }
+.jobs-secrets { display: grid; gap: 4px; }
+.jobs-secret { display: flex; justify-content: space-between; gap: 6px; align-items: center; min-width: 0; }
+.jobs-secret code { min-width: 0; overflow-wrap: anywhere; }
+.jobs-secret button { flex: none; overflow-wrap: normal; font-size: 12px; padding: 2px 8px; }
+.jobs-secret-form { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr) auto; gap: 4px; }
+.jobs-secret-form input { min-width: 0; background: var(--bg); color: var(--text); border: 1px solid var(--border);
+  border-radius: var(--radius); padding: 3px 6px; }
 .jobs-list { display: grid; grid-template-columns: minmax(0, 1fr); gap: 10px; }
 .job-card { border: 1px solid var(--border); border-radius: var(--radius); padding: 10px; background: var(--bg-elevated);
   min-width: 0; }
