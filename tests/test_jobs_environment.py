@@ -91,6 +91,8 @@ def test_owner_keeps_secrets_whose_values_are_never_shown_back(user):
     stored = owner.put(url, json.dumps({"value": TOKEN}), content_type="application/json")
     assert stored.status_code == 200 and TOKEN not in stored.content.decode()
     assert [s["name"] for s in stored.json()["secrets"]] == ["API_TOKEN"]
+    nul = owner.put(url, json.dumps({"value": "abc\u0000defghij"}), content_type="application/json")
+    assert nul.status_code == 400
     short = owner.put(url, json.dumps({"value": "abc"}), content_type="application/json")
     assert short.status_code == 400 and "8 to 4096 characters" in short.json()["detail"]
     state = owner.get(f"/api/workspaces/{workspace.id}/environment").json()
@@ -106,7 +108,10 @@ def test_the_environment_file_s_problems_are_shown_before_any_job_runs(user):
     assert state["present"] and state["problems"][0].startswith("[setup] cache must name")
     job = run_tests_job(user, workspace)
     assert job.status == "failed" and job.error.startswith("sparkroom.toml is not valid: [setup] cache must name")
-    store.replace_text(node.id, "[commands]\ntest = 'echo fine'\n")
+    store.replace_text(node.id, "[commands]\ntest = 'echo fine'\n[run]\npython = 'python {file}'\n")
+    valid = client_for(user).get(f"/api/workspaces/{workspace.id}/environment").json()["file"]
+    assert valid["problems"] == [] and valid["run"] == {"python": "python {file}"}
+    assert valid["commands"] == {"test": "echo fine"} and valid["setup"] == ""
     assert run_tests_job(user, workspace).status == "succeeded"
 
 

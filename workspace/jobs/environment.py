@@ -79,6 +79,8 @@ def set_secret(workspace_id: int, name: str, value: str, user: AbstractBaseUser)
             f"A secret's value must be {MIN_SECRET_LENGTH} to {MAX_SECRET_LENGTH} characters "
             "(a shorter one could not be told apart in the logs it is hidden from)."
         )
+    if "\x00" in value:
+        raise ValueError("A secret's value cannot contain a NUL character.")
     exists = WorkspaceSecret.objects.filter(workspace_id=workspace_id, name=name).exists()
     if not exists and WorkspaceSecret.objects.filter(workspace_id=workspace_id).count() >= MAX_SECRETS:
         raise ValueError(f"A workspace holds at most {MAX_SECRETS} secrets.")
