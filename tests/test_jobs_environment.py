@@ -212,3 +212,12 @@ def test_the_setup_cache_is_left_out_of_the_agent_s_listing(tmp_path):
     tools = WorkspaceTools(tmp_path, hidden=(".deps",))
     assert tools.call("list_files", {}) == "app.py"
     assert FileNode.objects.count() == 0
+
+
+def test_a_setup_cache_holding_workspace_files_is_refused_rather_than_overwriting_them(user):
+    workspace = create_workspace(user, "Overlap")
+    create_file_with_text(workspace, "src/main.py", "print('live')\n")
+    create_file_with_text(workspace, "sparkroom.toml", "[setup]\ncommand = 'true'\ncache = ['src']\n")
+    job = run_tests_job(user, workspace)
+    assert job.status == "failed"
+    assert job.error == "[setup] cache paths must hold only what the setup produces, not workspace files: src"

@@ -218,6 +218,11 @@ def prepare(
     prepared = PreparedEnvironment(project, dict(project.env), redact)
     if not project.setup_command:
         return prepared
+    overlapping = sorted(c for c in project.setup_cache if any(p == c or p.startswith(c + "/") for p in snapshot))
+    if overlapping:  # a cached copy would overwrite the workspace's own files with stale ones
+        raise SetupFailed(
+            f"[setup] cache paths must hold only what the setup produces, not workspace files: {', '.join(overlapping)}"
+        )
     network = settings_for(workspace_id).setup_network
     key = cache_key(project, snapshot, secrets, network)
     started = time.monotonic()

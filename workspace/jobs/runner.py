@@ -58,19 +58,22 @@ def claim(job_id: int) -> Job | None:
     with transaction.atomic():
         # One claim at a time per workspace: the count of running jobs must not change under it.
         Workspace.objects.select_for_update().filter(id=candidate.workspace_id).values_list("id", flat=True).first()
-        if candidate.status == JobStatus.QUEUED and not queue.may_start(candidate):
+        full = candidate.status == JobStatus.QUEUED and not queue.may_start(candidate)
+        if full:
             waiting = Job.objects.filter(id=job_id, status=JobStatus.QUEUED).update(step=queue.WAITING_STEP)
-            if waiting:
-                candidate.refresh_from_db()
-                events.broadcast(candidate.workspace_id, "job.progress", events.progress_payload(candidate))
-            return None
-        claimed = Job.objects.filter(runnable, id=job_id, cancel_requested=False).update(
-            status=JobStatus.RUNNING,
-            started_at=Coalesce(F("started_at"), now),
-            heartbeat_at=now,
-            attempts=F("attempts") + 1,
-            step="starting",
-        )
+        else:
+            claimed = Job.objects.filter(runnable, id=job_id, cancel_requested=False).update(
+                status=JobStatus.RUNNING,
+                started_at=Coalesce(F("started_at"), now),
+                heartbeat_at=now,
+                attempts=F("attempts") + 1,
+                step="starting",
+            )
+    if full:
+        if waiting:  # told once committed: its card says why it has not started
+            candidate.refresh_from_db()
+            events.broadcast(candidate.workspace_id, "job.progress", events.progress_payload(candidate))
+        return None
     if not claimed:
         return None
     return Job.objects.select_related("user").get(id=job_id)
