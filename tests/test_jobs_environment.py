@@ -197,12 +197,15 @@ def test_only_the_setup_phase_reaches_the_network_and_only_when_the_owner_allows
     assert log.count("hello from the network") == 1
 
 
-def test_the_agent_s_run_command_gets_the_project_variables_and_its_output_is_redacted(tmp_path):
+def test_the_agent_s_run_command_gets_the_project_variables_and_what_the_model_reads_is_redacted(tmp_path):
     tools = WorkspaceTools(
         tmp_path, env={"APP_MODE": "ci", "LEAK": TOKEN}, redact=environment.Redactor({"API_TOKEN": TOKEN})
     )
-    output = tools.call("run_command", {"command": "echo mode=$APP_MODE leak=$LEAK"})
+    output = tools.call("run_command", {"command": "echo mode=$APP_MODE leak=$LEAK > out.txt; cat out.txt"})
     assert "mode=ci leak=[secret API_TOKEN]" in output and TOKEN not in output
+    # A file holding the value (written by the setup, say) reads redacted too, and so does a search for it.
+    assert tools.call("read_file", {"path": "out.txt"}) == "mode=ci leak=[secret API_TOKEN]\n"
+    assert TOKEN not in tools.call("search", {"pattern": "leak"})
 
 
 def test_the_setup_cache_is_left_out_of_the_agent_s_listing(tmp_path):

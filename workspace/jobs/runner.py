@@ -241,7 +241,7 @@ def _run_agent_job(job: Job, snapshot, root, report: AgentReport, prepared: envi
         f"{len(changeset)} file(s) changed" + (f": {', '.join(e['path'] for e in changeset)}" if changeset else ""),
         {"files": [e["path"] for e in changeset]},
     )
-    return JobStatus.SUCCEEDED, "", {"changeset": changeset, "summary": summary}
+    return JobStatus.SUCCEEDED, "", {"changeset": changeset, "summary": prepared.redact(summary)}
 
 
 def _describe(exc: BaseException, root) -> str:

@@ -136,7 +136,8 @@ class WorkspaceTools:
         if method is None:
             raise ToolError(f"unknown tool {name!r}")
         try:
-            return method(**arguments)
+            # Whatever the model reads (a file the setup wrote, a command's output) shows no secret value.
+            return self.redact(method(**arguments))
         except TypeError as exc:
             raise ToolError(f"bad arguments for {name}: {exc}") from exc
         except PathOutsideWorkspace as exc:
@@ -233,4 +234,4 @@ class WorkspaceTools:
     def tool_run_command(self, command: str) -> str:
         result = sandbox.run_command(command, self.root, should_stop=self.should_stop, env=self.env)
         self.last_command = result
-        return self.redact(f"[{result.summary()}]\n{hide_server_paths(result.output, self.root)}")
+        return f"[{result.summary()}]\n{hide_server_paths(result.output, self.root)}"
