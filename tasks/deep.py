@@ -13,6 +13,7 @@ import threading
 
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
+from celery.exceptions import TimeLimitExceeded
 from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
 
@@ -24,8 +25,15 @@ logger = logging.getLogger(__name__)
 class JobTask(DjangoTask):
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
         # Reached when Celery gives up on the task itself (e.g. the hard time limit killed it).
-        if args:
-            runner.fail_if_unfinished(int(args[0]), f"the worker gave up on the job: {type(exc).__name__}: {exc}")
+        if not args:
+            return
+        if isinstance(exc, TimeLimitExceeded):
+            # The job did not stop at its soft limit: the pool process running it was killed, its sandbox with it.
+            limit = exc.args[0]
+            reason = f"hard time limit of {limit:g} s reached: the job did not stop at its soft limit and was killed"
+        else:
+            reason = f"the worker gave up on the job: {type(exc).__name__}: {exc}"
+        runner.fail_if_unfinished(int(args[0]), reason, enqueue=enqueue)
 
 
 @shared_task(
@@ -40,7 +48,7 @@ class JobTask(DjangoTask):
 )
 def run_job(self, job_id: int) -> str:
     limits = self.request.timelimit or (None, None)  # (hard, soft) as the message carries them
-    return runner.run_job(job_id, soft_time_limit=limits[1])
+    return runner.run_job(job_id, soft_time_limit=limits[1], enqueue=enqueue)
 
 
 def enqueue(job_id: int) -> None:

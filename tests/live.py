@@ -92,8 +92,8 @@ def daphne_server(**env: str):
 
 
 @contextmanager
-def celery_worker(concurrency: int = 1, **env: str):
-    """Yield a running `celery worker` subprocess (real broker from REDIS_URL)."""
+def celery_worker(concurrency: int = 1, include: tuple[str, ...] = (), **env: str):
+    """Yield a running `celery worker` subprocess (real broker from REDIS_URL); `include` names extra task modules."""
     log_path = ROOT / "test-artifacts" / f"celery-{free_port()}.log"
     log = open(log_path, "w")  # noqa: SIM115
     proc = subprocess.Popen(
@@ -111,6 +111,7 @@ def celery_worker(concurrency: int = 1, **env: str):
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
+            *(["--include", ",".join(include)] if include else []),
         ],
         cwd=ROOT,
         env=child_env(**env),

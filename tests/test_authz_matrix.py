@@ -77,6 +77,11 @@ HTTP_MATRIX: dict[str, Http] = {
     "GET /api/jobs/{job_id}": Http(Role.VIEWER),
     "POST /api/jobs/{job_id}/cancel": Http(Role.EDITOR, ok=(200, 400)),
     "POST /api/jobs/{job_id}/apply": Http(Role.EDITOR, {"paths": None}, ok=(200, 400)),
+    "GET /api/workspaces/{workspace_id}/environment": Http(Role.VIEWER),
+    "PUT /api/workspaces/{workspace_id}/environment": Http(Role.OWNER, {"setup_network": False}),
+    "PUT /api/workspaces/{workspace_id}/secrets/{secret_name}": Http(Role.OWNER, {"value": "s3cret-value"}),
+    "DELETE /api/workspaces/{workspace_id}/secrets/{secret_name}": Http(Role.OWNER, ok=(200, 404)),
+    "POST /api/jobs/{job_id}/resolve": Http(Role.EDITOR, {"path": "x.py", "index": 0, "choice": "ours"}, ok=(400,)),
     # repositories: import (the https clone is only queued here), export, stored files; 415 = no preview of a text
     "POST /api/workspaces/{workspace_id}/import": Http(Role.EDITOR, {"git_url": "https://example.invalid/x.git"}),
     "GET /api/workspaces/{workspace_id}/imports": Http(Role.VIEWER),
@@ -160,6 +165,11 @@ WS_MATRIX: dict[str, Message] = {
     "jobs.get": Message(Role.VIEWER, lambda a: {"job_id": a["job_id"]}, lambda b: {"job_id": b["job_id"]}),
     "jobs.cancel": Message(Role.EDITOR, lambda a: {"job_id": a["job_id"]}, lambda b: {"job_id": b["job_id"]}),
     "jobs.apply": Message(Role.EDITOR, lambda a: {"job_id": a["job_id"]}, lambda b: {"job_id": b["job_id"]}),
+    "jobs.resolve": Message(
+        Role.EDITOR,
+        lambda a: {"job_id": a["job_id"], "path": "x.py", "index": 0, "choice": "ours"},
+        lambda b: {"job_id": b["job_id"], "path": "x.py", "index": 0, "choice": "ours"},
+    ),
 }
 
 
@@ -233,6 +243,7 @@ def build_world() -> World:
             "invitation_id": teams.create_invitation(ws.id, user, Role.VIEWER).invitation.id,
             "token": teams.create_invitation(ws.id, user, Role.VIEWER, max_uses=100).token,
             "import_id": ImportJob.objects.create(workspace=ws, user=user, source="git", name=f"{ws.name}.git").id,
+            "secret_name": "API_TOKEN",
         }
 
     return World(
@@ -377,7 +388,9 @@ def test_another_workspaces_ids_answer_exactly_as_missing_ids(key, missing):
 def _inner_id_names(key: str) -> list[str]:
     import re
 
-    return [name for name in re.findall(r"\{(\w+)\}", key) if name not in ("workspace_id", "token")]
+    # A secret's name is not an id: it names a secret of the workspace in the same path, never another's.
+    skipped = ("workspace_id", "token", "secret_name")
+    return [name for name in re.findall(r"\{(\w+)\}", key) if name not in skipped]
 
 
 @pytest.mark.django_db

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from tasks.deep import enqueue
 from tests.live import celery_worker
+from tests.stubborn_job import STUBBORN_COMMAND
 from workspace.jobs import runner, services
 from workspace.jobs.models import Job, JobEvent, JobStatus
 from workspace.projects.services import create_workspace
@@ -98,6 +99,42 @@ def test_soft_time_limit_fails_the_job_and_kills_its_command(user, settings):
         "the command to be gone",
     )
     assert leftovers
+
+
+def test_a_job_that_ignores_its_soft_limit_is_killed_at_the_hard_one_with_its_sandbox_and_the_next_job_runs(
+    user, settings
+):
+    # tests.stubborn_job is the production task class and sandbox with a job body that swallows its soft limit.
+    from tasks.celery import app
+
+    workspace = create_workspace(user, "Stubborn")
+    job = services.create_job(user, workspace.id, "tests", enqueue=lambda _id: None)
+    with celery_worker(1, include=("tests.stubborn_job",)):
+        app.send_task("tests.stubborn_job", (job.id,), soft_time_limit=1, time_limit=4)
+        wait_until(lambda: JobEvent.objects.filter(job=job, message="soft time limit ignored").exists(), 20, "soft")
+        running = wait_until(
+            lambda: subprocess.run(["pgrep", "-f", STUBBORN_COMMAND], capture_output=True).returncode == 0,
+            3,
+            "the command started again",
+        )
+        assert running and not Job.objects.filter(id=job.id, finished_at__isnull=False).exists()
+        final = wait_until(lambda: Job.objects.filter(id=job.id, finished_at__isnull=False).first(), 20, "the job")
+        assert final.status == JobStatus.FAILED
+        assert final.error == "hard time limit of 4 s reached: the job did not stop at its soft limit and was killed"
+        # The log says it too (written just after the status).
+        wait_until(lambda: JobEvent.objects.filter(job=job, message=f"failed: {final.error}").exists(), 5, "the log")
+        gone = wait_until(
+            lambda: subprocess.run(["pgrep", "-f", STUBBORN_COMMAND], capture_output=True).returncode == 1,
+            5,
+            "the sandboxed command to be gone",
+        )
+        assert gone
+        # The worker replaced its killed process and goes on with the next job.
+        settings.JOB_TESTS_COMMAND = "echo next"
+        after = services.create_job(user, workspace.id, "tests", enqueue=enqueue)
+        done = wait_until(lambda: Job.objects.filter(id=after.id, finished_at__isnull=False).first(), 30, "next job")
+    assert done.status == JobStatus.SUCCEEDED, done.error
+    assert Job.objects.get(id=job.id).status == JobStatus.FAILED  # not run again by a redelivered message
 
 
 def test_reaper_leaves_jobs_with_a_fresh_heartbeat_alone_and_requeues_stale_ones(user, settings):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings as django_settings
@@ -260,4 +262,43 @@ async def test_job_cannot_read_or_write_outside_its_workspace(worker, fake_model
     assert tool_results[5] == "error: no such file: rootlink/etc/hostname"
     assert not (django_settings.SANDBOX_ROOT.parent / "escaped.py").exists()
     assert not (django_settings.SANDBOX_ROOT / "escaped.py").exists()
+    await client.close()
+
+
+async def test_an_agent_job_on_a_project_environment_deletes_and_moves_files_with_its_setup_cached_for_the_next(
+    worker, fake_model, user
+):
+    workspace, app, conf = await project(user)
+    run_id = uuid.uuid4().hex  # a fresh cache key: the worker's SANDBOX_ROOT outlives test runs
+    toml = (
+        "[setup]\ncommand = 'mkdir -p .deps && echo ready > .deps/flag'\ncache = ['.deps']\n"
+        f"[env]\nRUN_ID = '{run_id}'\n"
+    )
+    await database_sync_to_async(create_file_with_text)(workspace, "sparkroom.toml", toml)
+    fake_model.script(
+        FakeResponse(
+            tool_calls=[
+                {"name": "delete_file", "arguments": {"path": "src/conf.py"}},
+                {"name": "move_file", "arguments": {"path": "src/app.py", "new_path": "lib/app.py"}},
+                {"name": "run_command", "arguments": {"command": "cat .deps/flag; echo $RUN_ID"}},
+            ]
+        ),
+        FakeResponse(content="Moved app.py, dropped conf.py."),
+    )
+    client = await joined(workspace.id, user)
+    job_id = (await client.request({"type": "jobs.create", "kind": "agent", "prompt": "reorganise"}))["job"]["id"]
+    done = await client.wait_for(finished(job_id), 30)
+    assert done["job"]["status"] == "succeeded", done
+    assert {t["function"]["name"] for t in fake_model.requests[0]["tools"]} >= {"delete_file", "move_file"}
+    tool_results = [m["content"] for m in fake_model.requests[1]["messages"] if m["role"] == "tool"]
+    assert tool_results[:2] == ["deleted src/conf.py", "moved src/app.py to lib/app.py"]
+    assert f"ready\n{run_id}" in tool_results[2]
+    changes = {e["path"]: e for e in (await client.request({"type": "jobs.get", "job_id": job_id}))["job"]["changeset"]}
+    assert changes["src/conf.py"]["status"] == "deleted" and changes["lib/app.py"]["from_path"] == "src/app.py"
+    assert ".deps/flag" not in changes  # the environment is not part of the changeset
+    assert any(m.startswith("setup: done in") for _, m in await job_events(job_id))
+
+    second = (await client.request({"type": "jobs.create", "kind": "tests", "prompt": ""}))["job"]["id"]
+    await client.wait_for(finished(second), 30)
+    assert any(m.startswith("setup: reused the cached environment") for _, m in await job_events(second))
     await client.close()

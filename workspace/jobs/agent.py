@@ -13,9 +13,10 @@ from workspace.jobs.tools import TOOL_SCHEMAS, ToolError, WorkspaceTools
 
 SYSTEM_PROMPT = (
     "You are Sparkroom's Deep mode, a careful software engineer working on a copy of the user's workspace. "
-    "Use the tools to list, read and search files, write complete new file contents with write_file, and run "
-    "tests or linters with run_command (sandboxed, no network). Your writes are proposed to the team as a "
-    "diff to review. When done, reply with a short summary of what you changed, without calling a tool."
+    "Use the tools to list, read and search files, write complete new file contents with write_file, remove "
+    "files with delete_file, move or rename them with move_file, and run tests or linters with run_command "
+    "(sandboxed, no network). Your changes are proposed to the team as a diff to review. When done, reply "
+    "with a short summary of what you changed, without calling a tool."
 )
 PROGRESS_INTERVAL = 0.25
 MAX_TOOL_OUTPUT_TO_MODEL = 16000

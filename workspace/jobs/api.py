@@ -6,7 +6,7 @@ from ninja import Router, Schema
 from ninja.errors import HttpError
 
 from tasks.deep import enqueue
-from workspace.jobs import apply, events, services
+from workspace.jobs import apply, environment, events, resolve, services
 from workspace.jobs.models import Job
 from workspace.projects import guard
 from workspace.projects.models import Role
@@ -68,3 +68,71 @@ def cancel_job(request, job_id: int):
 def apply_job(request, job_id: int, payload: ApplyIn):
     job = _job(request, job_id, Role.EDITOR)
     return {"files": _call(apply.apply_changeset, job, request.user.get_username(), payload.paths)}
+
+
+class ResolveIn(Schema):
+    path: str
+    index: int
+    choice: str
+    text: str | None = None
+
+
+@router.post("/jobs/{job_id}/resolve")
+def resolve_conflict(request, job_id: int, payload: ResolveIn):
+    """Resolve one conflict of an applied file: take the job's version ("theirs"), keep the live text ("ours"),
+    or write an edited merge ("edit", with `text`)."""
+    job = _job(request, job_id, Role.EDITOR)
+    username = request.user.get_username()
+    return _call(resolve.resolve_conflict, job, username, payload.path, payload.index, payload.choice, payload.text)
+
+
+class EnvironmentIn(Schema):
+    setup_network: bool
+
+
+class SecretIn(Schema):
+    value: str
+
+
+def _environment_state(workspace_id: int, role: str) -> dict:
+    return {
+        "setup_network": environment.settings_for(workspace_id).setup_network,
+        "file": environment.file_state(workspace_id),
+        # Names only, and only to the owner; values are never sent back.
+        "secrets": environment.list_secrets(workspace_id) if role == Role.OWNER else None,
+    }
+
+
+@router.get("/workspaces/{workspace_id}/environment")
+def get_environment(request, workspace_id: int):
+    """The project environment: whether setup may use the network, sparkroom.toml's problems, the secrets' names."""
+    role = guard.api_role(request, workspace_id, Role.VIEWER)
+    return _environment_state(workspace_id, role)
+
+
+@router.put("/workspaces/{workspace_id}/environment")
+def set_environment(request, workspace_id: int, payload: EnvironmentIn):
+    """Owner: allow or forbid network access in the setup phase (commands and the agent never have it)."""
+    guard.api_role(request, workspace_id, Role.OWNER)
+    environment.set_setup_network(workspace_id, payload.setup_network)
+    return _environment_state(workspace_id, Role.OWNER)
+
+
+@router.put("/workspaces/{workspace_id}/secrets/{secret_name}")
+def set_secret(request, workspace_id: int, secret_name: str, payload: SecretIn):
+    """Owner: create or replace a secret of the setup phase. The value is never shown back nor logged."""
+    guard.api_role(request, workspace_id, Role.OWNER)
+    try:
+        environment.set_secret(workspace_id, secret_name, payload.value, request.user)
+    except ValueError as exc:
+        raise HttpError(400, str(exc)) from exc
+    return {"secrets": environment.list_secrets(workspace_id)}
+
+
+@router.delete("/workspaces/{workspace_id}/secrets/{secret_name}")
+def delete_secret(request, workspace_id: int, secret_name: str):
+    """Owner: remove a secret."""
+    guard.api_role(request, workspace_id, Role.OWNER)
+    if not environment.delete_secret(workspace_id, secret_name):
+        raise HttpError(404, "no such secret")
+    return {"secrets": environment.list_secrets(workspace_id)}

@@ -18,7 +18,7 @@ from workspace.jobs.merge import apply_to_text, merge3
 from workspace.jobs.models import Job, JobStatus
 from workspace.jobs.services import JobError
 from workspace.projects.models import FileNode
-from workspace.projects.services import FileTreeError, notify_tree_changed
+from workspace.projects.services import FileTreeError, delete_file, notify_tree_changed, rename_file
 
 
 def merge_into_file(file_id: int, base: str, proposed: str, origin: str) -> list[dict]:
@@ -33,13 +33,38 @@ def merge_into_file(file_id: int, base: str, proposed: str, origin: str) -> list
     return [conflict.as_dict() for conflict in merge.conflicts]
 
 
+def _conflict(message: str) -> dict:
+    return {"status": "conflict", "conflicts": [], "message": message}
+
+
+def _apply_deletion(node: FileNode | None, entry: dict) -> dict:
+    """Delete the file, unless a member changed it meanwhile (their text would go with it)."""
+    if node is None:
+        return {"status": "applied", "conflicts": [], "message": "the file was already deleted"}
+    if store.load_text(node.id) != entry["base"]:
+        return _conflict("the file was edited while the job ran: delete it from the file tree to drop those edits")
+    workspace_id = node.workspace_id
+    delete_file(node)
+    notify_tree_changed(workspace_id)
+    return {"status": "applied", "conflicts": []}
+
+
 def _apply_entry(job: Job, entry: dict) -> dict:
     origin = f"job:{job.id}"
     node = None
+    if entry.get("status") == "deleted":
+        found = FileNode.objects.filter(id=entry["file_id"], workspace_id=job.workspace_id, is_folder=False).first()
+        return _apply_deletion(found, entry)
     if entry.get("file_id"):
         node = FileNode.objects.filter(id=entry["file_id"], workspace_id=job.workspace_id, is_folder=False).first()
         if node is None:
-            return {"status": "conflict", "conflicts": [], "message": "the file was deleted while the job ran"}
+            return _conflict("the file was deleted while the job ran")
+        if entry.get("status") == "renamed" and node.path != entry["path"]:
+            try:
+                node = rename_file(node, entry["path"])
+            except FileTreeError as exc:
+                return _conflict(str(exc))
+            notify_tree_changed(job.workspace_id)
     else:
         node = FileNode.objects.filter(workspace_id=job.workspace_id, path=entry["path"]).first()
         if node is not None and node.is_folder:

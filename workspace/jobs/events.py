@@ -1,7 +1,8 @@
 """Record a job's progress and events in the database and push them to every browser of the workspace.
 
 Browser events: "job.progress" (status, progress, step, tokens), "job.event" (one log entry),
-"job.finished" (final summary) and, on every status change, "history.updated" for the dashboard.
+"job.finished" (final summary) and, on every status change, "history.updated" for the dashboard and "job.queue"
+(the queued jobs' positions).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from django.db.models import Max
 from django.utils import timezone
 
 from workspace.broadcast import broadcast_to_workspace
-from workspace.jobs.models import FINISHED_STATUSES, Job, JobEvent
+from workspace.jobs import queue
+from workspace.jobs.models import FINISHED_STATUSES, Job, JobEvent, JobStatus
 
 logger = logging.getLogger(__name__)
 MAX_EVENT_MESSAGE = 8000
@@ -29,7 +31,12 @@ def broadcast(workspace_id: int, event: str, data: dict) -> None:
         logger.exception("could not broadcast %s to workspace %s", event, workspace_id)
 
 
-def summary(job: Job) -> dict:
+def summary(job: Job, positions: dict[int, int] | None = None) -> dict:
+    """The job as cards show it; `positions` (from `queue.positions`) saves a query per queued job of a list."""
+    if job.status != JobStatus.QUEUED:
+        queue_position = None
+    else:
+        queue_position = (positions if positions is not None else queue.positions(job.workspace_id)).get(job.id)
     return {
         "id": job.id,
         "workspace_id": job.workspace_id,
@@ -51,6 +58,7 @@ def summary(job: Job) -> dict:
         "started_at": job.started_at.isoformat() if job.started_at else None,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
         "files_changed": len((job.result or {}).get("changeset") or []),
+        "queue_position": queue_position,
     }
 
 
@@ -110,6 +118,12 @@ def status_changed(job: Job) -> None:
         broadcast(job.workspace_id, "job.finished", {"job": summary(job)})
     broadcast(job.workspace_id, "job.progress", progress_payload(job))
     broadcast(job.workspace_id, "history.updated", {"kind": "job", "id": job.id, "status": job.status})
+    queue_changed(job.workspace_id)
+
+
+def queue_changed(workspace_id: int) -> None:
+    """Every queued job's position (a job joined, left or started): "job.queue" {positions: {id: position}}."""
+    broadcast(workspace_id, "job.queue", {"positions": {str(k): v for k, v in queue.positions(workspace_id).items()}})
 
 
 def finish(job: Job, status: str, *, error: str = "", result: dict | None = None) -> bool:

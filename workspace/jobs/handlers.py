@@ -1,4 +1,4 @@
-"""Workspace-channel messages of Deep mode: jobs.create / list / get / cancel / apply.
+"""Workspace-channel messages of Deep mode: jobs.create / list / get / cancel / apply / resolve.
 
 The consumer has checked the sender's role against each type's minimum (`projects.guard`) before a handler runs;
 a job id names a job of the socket's workspace or nothing.
@@ -10,7 +10,7 @@ from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 
 from tasks.deep import enqueue
-from workspace.jobs import apply, events, services
+from workspace.jobs import apply, events, resolve, services
 from workspace.jobs.models import Job
 from workspace.projects.models import Role
 from workspace.realtime.handlers import HandlerContext, HandlerError, register
@@ -77,5 +77,21 @@ async def apply_changes(ctx: HandlerContext, data: dict) -> dict | None:
 
     def work() -> dict:
         return {"files": _call(apply.apply_changeset, _job_in_workspace(ctx, data), ctx.username, paths)}
+
+    return await database_sync_to_async(work)()
+
+
+@register("jobs.resolve", min_role=Role.EDITOR)
+async def resolve_conflict(ctx: HandlerContext, data: dict) -> dict | None:
+    path, choice, text = data.get("path"), data.get("choice"), data.get("text")
+    index = data.get("index")
+    if not isinstance(path, str) or not isinstance(choice, str) or not isinstance(index, int):
+        raise HandlerError("path, index and choice are required")
+    if text is not None and not isinstance(text, str):
+        raise HandlerError("text must be a string")
+
+    def work() -> dict:
+        job = _job_in_workspace(ctx, data)
+        return {"file": _call(resolve.resolve_conflict, job, ctx.username, path, index, choice, text)}
 
     return await database_sync_to_async(work)()

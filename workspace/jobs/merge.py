@@ -30,6 +30,9 @@ class Conflict:
     base: str
     ours: str
     theirs: str
+    # Where ours was kept: lines [ours_start, ours_end) of ours (0-based), to replace when the conflict is resolved.
+    ours_start: int = 0
+    ours_end: int = 0
 
     def as_dict(self) -> dict:
         return {"line": self.line, "base": self.base, "ours": self.ours, "theirs": self.theirs}
@@ -113,7 +116,14 @@ def merge3(base: str, ours: str, theirs: str) -> MergeResult:
             merged += theirs_slice
         else:
             result.conflicts.append(
-                Conflict(len(merged) + 1, "".join(base_lines[lo:hi]), "".join(ours_slice), "".join(theirs_slice))
+                Conflict(
+                    len(merged) + 1,
+                    "".join(base_lines[lo:hi]),
+                    "".join(ours_slice),
+                    "".join(theirs_slice),
+                    ours_start,
+                    ours_start + len(ours_slice),
+                )
             )
             merged += ours_slice
         base_pos = hi

@@ -74,3 +74,26 @@ class JobEvent(models.Model):
     class Meta:
         ordering = ["job", "seq"]
         constraints = [models.UniqueConstraint(fields=["job", "seq"], name="unique_job_event_seq")]
+
+
+class EnvironmentSettings(models.Model):
+    """The owner's choices for the workspace's project environment (sparkroom.toml)."""
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="environment_settings")
+    # The setup phase (dependency install) may reach the network; commands and the agent never do.
+    setup_network = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class WorkspaceSecret(models.Model):
+    """An environment variable of the workspace's setup phase whose value is never shown back nor logged."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="secrets")
+    name = models.CharField(max_length=64)
+    value = models.TextField()
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="unique_workspace_secret")]

@@ -225,8 +225,9 @@ def _search_path() -> str:
     return ":".join([f"{sys.prefix}/bin", "/usr/local/bin", "/usr/bin", "/bin"])
 
 
-def _child_env(home: str) -> dict[str, str]:
-    return {
+def _child_env(home: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The command's whole environment: ours, then the project's variables (`extra`) over it, but HOME/PWD/TMPDIR."""
+    env = {
         "PATH": _search_path(),
         "HOME": home,
         "PWD": home,
@@ -235,11 +236,24 @@ def _child_env(home: str) -> dict[str, str]:
         "PYTHONPATH": home,
         "TMPDIR": "/tmp",
     }
+    for name, value in (extra or {}).items():
+        if name not in ("HOME", "PWD", "TMPDIR"):
+            env[name] = value
+    return env
+
+
+# What name resolution and TLS need when the setup phase may use the network (read-only, if present).
+NETWORK_FILES = ("/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/ssl", "/etc/ca-certificates")
 
 
 def _bwrap_argv(bwrap: str, privileged: bool, launcher_fd: int, config: dict) -> list[str]:
-    argv = [bwrap, "--die-with-parent", "--new-session", "--clearenv"]
-    argv += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+    # No --clearenv/--setenv: bubblewrap is started with exactly the command's environment (see `_run_bwrap`), so
+    # values (a setup phase's secrets) never appear in a process list.
+    argv = [bwrap, "--die-with-parent", "--new-session"]
+    argv += ["--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
+    network = config.get("network", False)
+    if not network:
+        argv += ["--unshare-net"]
     if privileged:
         # No user namespace from bubblewrap: one mapping the command to kernel uid 0 would exempt it from
         # RLIMIT_NPROC. The launcher keeps these two capabilities only to switch to SANDBOX_UID/GID, first thing.
@@ -263,12 +277,15 @@ def _bwrap_argv(bwrap: str, privileged: bool, launcher_fd: int, config: dict) ->
         for parent in reversed(Path(path).parents[:-1]):
             argv += ["--perms", "0755", "--dir", str(parent)]
         argv += ["--ro-bind", path, path]
+    if network:
+        for path in NETWORK_FILES:
+            if os.path.exists(path):
+                argv += ["--ro-bind", path, path]
     argv += ["--perms", "0444", "--ro-bind-data", str(launcher_fd), LAUNCHER_MOUNT]
     # The root of the sandbox (bubblewrap's own tmpfs, unbounded) and /dev must not take writes either.
     argv += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/"]
-    for key, value in _child_env(SANDBOX_MOUNT).items():
-        argv += ["--setenv", key, value]
-    return argv + ["--", sys.executable, "-I", "-S", LAUNCHER_MOUNT, json.dumps(config)]
+    launcher_config = {k: v for k, v in config.items() if k != "network"}
+    return argv + ["--", sys.executable, "-I", "-S", LAUNCHER_MOUNT, json.dumps(launcher_config)]
 
 
 def _limit_child(cpu_seconds: int, memory_bytes: int, processes: int) -> Callable[[], None]:
@@ -301,8 +318,11 @@ def run_command(
     output_limit: int | None = None,
     should_stop: Callable[[], bool] | None = None,
     backend: str | None = None,
+    env: dict[str, str] | None = None,
+    network: bool = False,
 ) -> CommandResult:
-    """Run `command` (a /bin/sh command line) on the files of `workdir`, its working directory.
+    """Run `command` (a /bin/sh command line) on the files of `workdir`, its working directory, with the project's
+    variables `env`. Only a project's setup phase passes `network=True` (when its owner allows it).
 
     Raises SandboxUnavailable when no backend may run it."""
     time_limit = settings.SANDBOX_TIME_LIMIT if time_limit is None else time_limit
@@ -313,22 +333,28 @@ def run_command(
         bwrap = bwrap_executable()
         if bwrap is None:
             raise SandboxUnavailable(f"No sandbox available: {ENABLE_HINT} {UNSAFE}.")
-        return _run_bwrap(bwrap, command, workdir, time_limit, output_limit, should_stop)
+        return _run_bwrap(bwrap, command, workdir, time_limit, output_limit, should_stop, env, network)
     if backend == "rlimit":
-        return _run_rlimit(command, workdir, time_limit, output_limit, should_stop)
+        return _run_rlimit(command, workdir, time_limit, output_limit, should_stop, env, network)
     raise SandboxUnavailable(f"unknown sandbox backend {backend!r}")
 
 
 def _run_rlimit(
-    command: str, workdir: Path, time_limit: float, output_limit: int, should_stop: Callable[[], bool] | None
+    command: str,
+    workdir: Path,
+    time_limit: float,
+    output_limit: int,
+    should_stop: Callable[[], bool] | None,
+    env: dict[str, str] | None = None,
+    network: bool = False,
 ) -> CommandResult:
-    unshare = _unshare_net()
+    unshare = None if network else _unshare_net()
     prefix = [unshare, "-rn"] if unshare else []
     started = time.monotonic()
     proc = subprocess.Popen(
         [*prefix, "/bin/sh", "-c", command],
         cwd=str(workdir),
-        env=_child_env(str(workdir)),
+        env=_child_env(str(workdir), env),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -354,6 +380,8 @@ def _run_bwrap(
     time_limit: float,
     output_limit: int,
     should_stop: Callable[[], bool] | None,
+    env: dict[str, str] | None = None,
+    network: bool = False,
 ) -> CommandResult:
     disk_limit = settings.SANDBOX_DISK_LIMIT
     config = {
@@ -365,6 +393,7 @@ def _run_bwrap(
         "processes": settings.SANDBOX_PROCESS_LIMIT,
         "uid": settings.SANDBOX_UID,
         "gid": settings.SANDBOX_GID,
+        "network": network,
     }
     status_read, status_write = os.pipe()
     launcher = os.open(LAUNCHER, os.O_RDONLY)
@@ -374,7 +403,7 @@ def _run_bwrap(
         proc = subprocess.Popen(
             _bwrap_argv(bwrap, os.geteuid() == 0, launcher, config),
             cwd="/",
-            env={},
+            env=_child_env(SANDBOX_MOUNT, env),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

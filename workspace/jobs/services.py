@@ -13,7 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from workspace.jobs import events
+from workspace.jobs import events, queue
 from workspace.jobs.models import Job, JobEvent, JobKind, JobStatus
 
 MAX_PROMPT = 20000
@@ -71,7 +71,8 @@ def _announce_created(job: Job, queued: JobEvent) -> None:
 
 def list_jobs(workspace_id: int, limit: int = LIST_LIMIT) -> list[dict]:
     jobs = Job.objects.filter(workspace_id=workspace_id).select_related("user")[:limit]
-    return [events.summary(job) for job in jobs]
+    positions = queue.positions(workspace_id)
+    return [events.summary(job, positions) for job in jobs]
 
 
 def job_detail(job: Job) -> dict:

@@ -64,6 +64,26 @@ TOOL_SCHEMAS = [
     {
         "type": "function",
         "function": {
+            "name": "delete_file",
+            "description": "Delete a file. The deletion is proposed for review like a write.",
+            "parameters": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]},
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "move_file",
+            "description": "Move or rename a file to a new path (which must not exist). Proposed for review.",
+            "parameters": {
+                "type": "object",
+                "properties": {"path": {"type": "string"}, "new_path": {"type": "string"}},
+                "required": ["path", "new_path"],
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
             "name": "run_command",
             "description": "Run a shell command (tests, linters) in a sandbox at the workspace root; no network.",
             "parameters": {
@@ -81,10 +101,26 @@ class ToolError(Exception):
 
 
 class WorkspaceTools:
-    def __init__(self, root: Path, should_stop: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        should_stop: Callable[[], bool] | None = None,
+        *,
+        env: dict[str, str] | None = None,
+        redact: Callable[[str], str] = str,
+        hidden: tuple[str, ...] = (),
+    ) -> None:
+        """`env`: the project's variables for run_command; `redact` hides secret values from what the model reads;
+        `hidden`: the project environment's installed paths (its setup cache), left out of listings and searches."""
         self.root = root
         self.should_stop = should_stop
+        self.env = env or {}
+        self.redact = redact
+        self.hidden = tuple(hidden)
         self.written: list[str] = []
+        self.deleted: list[str] = []
+        # Where a moved file came from: its path now -> its path in the snapshot (or where it was first written).
+        self.moved_from: dict[str, str] = {}
         self.last_command: sandbox.CommandResult | None = None
 
     def call(self, name: str, arguments: str | dict) -> str:
@@ -100,7 +136,8 @@ class WorkspaceTools:
         if method is None:
             raise ToolError(f"unknown tool {name!r}")
         try:
-            return method(**arguments)
+            # Whatever the model reads (a file the setup wrote, a command's output) shows no secret value.
+            return self.redact(method(**arguments))
         except TypeError as exc:
             raise ToolError(f"bad arguments for {name}: {exc}") from exc
         except PathOutsideWorkspace as exc:
@@ -116,7 +153,9 @@ class WorkspaceTools:
                 full = Path(folder) / name
                 if full.is_symlink():
                     continue
-                paths.append(str(full.relative_to(self.root)))
+                relative = str(full.relative_to(self.root))
+                if not any(relative == h or relative.startswith(h + "/") for h in self.hidden):
+                    paths.append(relative)
         return paths
 
     def tool_list_files(self, prefix: str = "") -> str:
@@ -163,7 +202,36 @@ class WorkspaceTools:
             self.written.append(relative)
         return f"wrote {relative} ({len(content)} characters)"
 
+    def tool_delete_file(self, path: str) -> str:
+        target = resolve_inside(self.root, path)
+        if not target.is_file():
+            raise ToolError(f"no such file: {path}")
+        relative = str(target.relative_to(self.root))
+        target.unlink()
+        origin = self.moved_from.pop(relative, relative)
+        if relative in self.written:
+            self.written.remove(relative)
+        if origin not in self.deleted:
+            self.deleted.append(origin)
+        return f"deleted {relative}"
+
+    def tool_move_file(self, path: str, new_path: str) -> str:
+        source = resolve_inside(self.root, path)
+        target = resolve_inside(self.root, new_path)
+        if not source.is_file():
+            raise ToolError(f"no such file: {path}")
+        if target.exists():
+            raise ToolError(f"{new_path} already exists")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        resolve_inside(self.root, new_path)  # the parent chain may have been a symlink planted earlier
+        source.rename(target)
+        old, new = str(source.relative_to(self.root)), str(target.relative_to(self.root))
+        self.moved_from[new] = self.moved_from.pop(old, old)
+        if old in self.written:
+            self.written[self.written.index(old)] = new
+        return f"moved {old} to {new}"
+
     def tool_run_command(self, command: str) -> str:
-        result = sandbox.run_command(command, self.root, should_stop=self.should_stop)
+        result = sandbox.run_command(command, self.root, should_stop=self.should_stop, env=self.env)
         self.last_command = result
         return f"[{result.summary()}]\n{hide_server_paths(result.output, self.root)}"

@@ -2,6 +2,7 @@
 // and review/apply its changes (review.js). Server side: workspace/jobs (jobs.* messages, job.* events).
 
 import { formatTokens, h, isActive } from './dom.js';
+import { EnvironmentSection } from './environment.js';
 import { ReviewOverlay } from './review.js';
 import { injectStyles } from './styles.js';
 
@@ -21,7 +22,8 @@ class JobsPanel {
     this.review = new ReviewOverlay(app);
     this.root = app.panels.addTab('jobs', 'Jobs');
     this.list = h('div', { class: 'jobs-list', testid: 'jobs-list' });
-    this.root.append(this.buildForm(), this.list);
+    this.environment = new EnvironmentSection(app);
+    this.root.append(this.buildForm(), this.environment.root, this.list);
   }
 
   buildForm() {
@@ -96,6 +98,16 @@ class JobsPanel {
       const kind = job.status === 'succeeded' ? 'success' : job.status === 'failed' ? 'error' : 'info';
       this.app.toast(`Job #${job.id} ${job.status}${job.error ? `: ${job.error}` : ''}`, kind);
     });
+    // Positions of the queued jobs moved (one started, was cancelled or joined the queue).
+    ws.on('job.queue', (m) => {
+      for (const job of this.jobs.values()) {
+        const position = m.positions[String(job.id)] ?? null;
+        if (job.queue_position !== position) {
+          job.queue_position = position;
+          this.renderJob(job.id);
+        }
+      }
+    });
     ws.on('job.applied', (m) => {
       if (this.review.isOpenFor(m.job_id)) this.review.refresh();
     });
@@ -165,7 +177,15 @@ class JobsPanel {
         h('span', { class: 'job-status', 'data-status': job.status, testid: 'job-status' }, job.cancel_requested && isActive(job) ? 'cancelling' : job.status),
       ),
       h('div', { class: 'job-bar', role: 'progressbar', 'aria-valuenow': percent, 'aria-valuemin': 0, 'aria-valuemax': 100 }, h('div', { style: `width:${percent}%` })),
-      h('div', { class: 'job-meta' }, h('span', { testid: 'job-step' }, job.step || ''), h('span', { testid: 'job-tokens' }, formatTokens(job))),
+      h(
+        'div',
+        { class: 'job-meta' },
+        h('span', { class: 'job-step', testid: 'job-step', title: job.step || '' }, job.step || ''),
+        job.status === 'queued' && job.queue_position
+          ? h('span', { class: 'job-queue', testid: 'job-queue-position' }, `#${job.queue_position} in queue`)
+          : null,
+        h('span', { class: 'job-tokens', testid: 'job-tokens' }, formatTokens(job)),
+      ),
       job.error ? h('div', { class: 'job-error', testid: 'job-error' }, job.error) : null,
       this.sparkLink(job),
       h('div', { class: 'job-actions' }, ...actions),

@@ -96,7 +96,7 @@ export class ReviewOverlay {
             },
           },
           e.path,
-          h('small', {}, `${e.status}${e.apply ? ` · ${APPLY_LABEL[e.apply.status] ?? e.apply.status}` : ''}`),
+          h('small', {}, `${e.status}${e.from_path ? ` from ${e.from_path}` : ''}${e.apply ? ` · ${APPLY_LABEL[e.apply.status] ?? e.apply.status}` : ''}`),
         ),
       ),
     );
@@ -154,23 +154,69 @@ export class ReviewOverlay {
   renderConflicts(entry) {
     const conflicts = entry?.apply?.conflicts ?? [];
     const message = entry?.apply?.message;
+    const open = conflicts.filter((c) => !c.resolution).length;
     this.conflicts.hidden = !conflicts.length && !message;
     this.conflicts.replaceChildren(
       message ? h('p', { class: 'job-error' }, message) : null,
       conflicts.length
-        ? h('strong', {}, `${conflicts.length} conflict(s): the live text was kept; the job's version is below.`)
+        ? h('strong', {}, `${conflicts.length} conflict(s), ${open} open: the live text was kept until you decide.`)
         : null,
-      ...conflicts.map((c) =>
-        h(
-          'div',
-          { testid: 'jobs-conflict' },
-          h('div', {}, `Line ${c.line}: live document`),
-          h('pre', {}, c.ours || '(nothing)'),
-          h('div', {}, "Job's version"),
-          h('pre', {}, c.theirs || '(nothing)'),
-        ),
-      ),
+      ...conflicts.map((c, index) => this.conflictCard(entry, c, index)),
     );
+  }
+
+  conflictCard(entry, conflict, index) {
+    const done = conflict.resolution;
+    const card = h(
+      'div',
+      { class: 'jobs-conflict', testid: 'jobs-conflict', 'data-resolved': done ? done.choice : '' },
+      h('div', {}, `Line ${conflict.line}: live document`),
+      h('pre', {}, conflict.ours || '(nothing)'),
+      h('div', {}, "Job's version"),
+      h('pre', {}, conflict.theirs || '(nothing)'),
+    );
+    if (done) {
+      card.append(h('div', { class: 'jobs-conflict-done', testid: 'jobs-conflict-done' }, `Resolved by ${done.by}: ${done.note}`));
+      return card;
+    }
+    const editor = h('textarea', { class: 'jobs-conflict-edit', testid: 'jobs-conflict-edit', hidden: true, 'aria-label': 'Edited merge' });
+    const save = h('button', { type: 'button', testid: 'jobs-conflict-save', hidden: true, onclick: () => this.resolve(entry, index, 'edit', editor.value) }, 'Save merge');
+    const canEdit = this.app.canEdit;
+    card.append(
+      h(
+        'div',
+        { class: 'job-actions' },
+        h('button', { type: 'button', testid: 'jobs-conflict-theirs', disabled: !canEdit, onclick: () => this.resolve(entry, index, 'theirs') }, "Take the job's"),
+        h('button', { type: 'button', testid: 'jobs-conflict-ours', disabled: !canEdit, onclick: () => this.resolve(entry, index, 'ours') }, 'Keep live'),
+        h(
+          'button',
+          {
+            type: 'button',
+            testid: 'jobs-conflict-edit-open',
+            disabled: !canEdit,
+            onclick: () => {
+              editor.value = conflict.ours + (conflict.ours.endsWith('\n') || !conflict.ours ? '' : '\n') + conflict.theirs;
+              editor.hidden = false;
+              save.hidden = false;
+              editor.focus();
+            },
+          },
+          'Edit the merge',
+        ),
+        save,
+      ),
+      editor,
+    );
+    return card;
+  }
+
+  async resolve(entry, index, choice, text) {
+    try {
+      await this.app.ws.request('jobs.resolve', { job_id: this.job.id, path: entry.path, index, choice, text });
+    } catch (error) {
+      this.app.toast(`Could not resolve: ${error.message}`, 'error');
+    }
+    await this.refresh();
   }
 
   async apply(paths) {
