@@ -1,0 +1,111 @@
+"""The terminal socket: members see every terminal live, editors type, viewers watch, files go both ways."""
+
+from __future__ import annotations
+
+import pytest
+from channels.db import database_sync_to_async
+
+from tests.helpers import make_member, make_user
+from tests.terminal_client import TerminalSocket, connected
+from workspace.collab import store
+from workspace.collab.access import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
+from workspace.jobs import sandbox
+from workspace.projects.models import FileNode
+from workspace.terminals import hub
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.embedded,
+    pytest.mark.skipif(sandbox.bwrap_executable() is None, reason="bubblewrap not installed (make test installs it)"),
+]
+
+
+@pytest.fixture
+async def end_terminals():
+    yield
+    await hub.end_all("test over")
+
+
+async def test_editor_types_and_another_member_sees_the_output_live(workspace_with_file, user, end_terminals):
+    workspace, _ = workspace_with_file
+    bob = await database_sync_to_async(make_user)("bob")
+    await database_sync_to_async(make_member)(workspace, bob, "viewer")
+    alice = await connected(workspace.id, user)
+    watcher = await connected(workspace.id, bob)
+    terminal = await alice.open_terminal()
+    await watcher.control(lambda m: m["type"] == "opened")
+    await alice.type(terminal, "python src/main.py\r")
+    await watcher.output_contains(terminal, b"hi\r\n")
+    typing = await watcher.control(lambda m: m["type"] == "typing")
+    assert typing == {"type": "typing", "terminal": terminal, "user": "alice"}
+    await alice.close()
+    await watcher.close()
+
+
+async def test_viewer_cannot_type_and_is_told_why(workspace_with_file, user, end_terminals):
+    workspace, _ = workspace_with_file
+    bob = await database_sync_to_async(make_user)("bob")
+    await database_sync_to_async(make_member)(workspace, bob, "viewer")
+    alice = await connected(workspace.id, user)
+    terminal = await alice.open_terminal()
+    viewer = await connected(workspace.id, bob)
+    await viewer.type(terminal, "touch from-viewer\r")
+    error = await viewer.control(lambda m: m["type"] == "error")
+    assert error["code"] == "forbidden" and error["message"] == "input needs the editor role"
+    await viewer.send({"type": "open"})
+    assert (await viewer.control(lambda m: m["type"] == "error" and "open" in m["message"]))["code"] == "forbidden"
+    await alice.close()
+    await viewer.close()
+
+
+async def test_reattaching_client_gets_the_scrollback_replayed(workspace_with_file, user, end_terminals):
+    workspace, _ = workspace_with_file
+    first = await connected(workspace.id, user)
+    terminal = await first.open_terminal()
+    await first.type(terminal, "echo 'h\u00e9llo \u2603'\r")
+    await first.output_contains(terminal, "h\u00e9llo \u2603\r\n".encode())
+    await first.close()
+    again = await connected(workspace.id, user)
+    listing = await again.control(lambda m: m["type"] == "terminals")
+    assert [t["id"] for t in listing["terminals"]] == [terminal]
+    replayed = await again.output_contains(terminal, "h\u00e9llo \u2603\r\n".encode())
+    assert replayed.decode("utf-8")  # whole characters, not cut in the middle
+    await again.close()
+
+
+async def test_a_file_written_in_the_terminal_becomes_a_workspace_file_by_the_user(
+    workspace_with_file, user, end_terminals
+):
+    workspace, node = workspace_with_file
+    alice = await connected(workspace.id, user)
+    terminal = await alice.open_terminal()
+    await alice.type(terminal, "echo made > out.txt; echo \"print('changed')\" > src/main.py\r")
+    files = await alice.control(lambda m: m["type"] == "files")
+    assert files["by"] == "alice" and files["created"] == ["out.txt"] and files["written"] == ["src/main.py"]
+    created = await database_sync_to_async(FileNode.objects.get)(workspace=workspace, path="out.txt")
+    assert await database_sync_to_async(store.load_text)(created.id) == "made\n"
+    assert await database_sync_to_async(store.load_text)(node.id) == "print('changed')\n"
+    await alice.close()
+
+
+async def test_an_editor_edit_is_seen_by_the_next_command(workspace_with_file, user, end_terminals):
+    workspace, node = workspace_with_file
+    alice = await connected(workspace.id, user)
+    terminal = await alice.open_terminal()
+    await database_sync_to_async(store.replace_text)(node.id, "print('edited live')\n")
+    await alice.type(terminal, "python src/main.py\r")
+    await alice.output_contains(terminal, b"edited live\r\n")
+    await alice.close()
+
+
+async def test_anonymous_and_outsiders_are_closed(workspace_with_file):
+    workspace, _ = workspace_with_file
+    anonymous = TerminalSocket(workspace.id)
+    await anonymous.connect()
+    assert not await anonymous.next(3) and anonymous.closed_code == CLOSE_UNAUTHENTICATED
+    await anonymous.close()
+    eve = await database_sync_to_async(make_user)("eve")
+    outsider = TerminalSocket(workspace.id, eve)
+    await outsider.connect()
+    assert not await outsider.next(3) and outsider.closed_code == CLOSE_FORBIDDEN
+    await outsider.close()
