@@ -139,7 +139,7 @@ def start_shell(niceness: int) -> int:
                 **os.environ,
                 "PWD": MOUNT,
                 "TERM": "xterm-256color",
-                "PS1": r"\w \$ ",
+                "PS1": r"\[\e[34m\]$PWD\[\e[0m\] \$ ",
                 "PROMPT_COMMAND": "kill -USR1 $PPID 2>/dev/null",
                 "HISTFILE": "/tmp/.bash_history",
             }
