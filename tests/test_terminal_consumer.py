@@ -109,3 +109,51 @@ async def test_anonymous_and_outsiders_are_closed(workspace_with_file):
     await outsider.connect()
     assert not await outsider.next(3) and outsider.closed_code == CLOSE_FORBIDDEN
     await outsider.close()
+
+
+async def test_run_types_the_files_command_into_the_run_terminal_and_stop_interrupts_it(
+    workspace_with_file, user, end_terminals
+):
+    workspace, node = workspace_with_file
+    alice = await connected(workspace.id, user)
+    program = "import time\nprint('running', flush=True)\ntime.sleep(60)\n"
+    await database_sync_to_async(store.replace_text)(node.id, program)
+    await alice.send({"type": "run", "file_id": node.id, "cols": 100, "rows": 20})
+    opened = await alice.control(lambda m: m["type"] == "opened", timeout=20)
+    assert opened["terminal"]["title"] == "Run"
+    run = opened["terminal"]["id"]
+    output = await alice.output_contains(run, b"running\r\n")
+    assert b"$ python src/main.py\r\n" in output  # typed at the prompt, once
+    await alice.send({"type": "stop", "terminal": run})
+    await alice.output_contains(run, b"KeyboardInterrupt")
+    await alice.send({"type": "run", "file_id": node.id})
+    await alice.output_contains(run, b"KeyboardInterrupt", timeout=1)
+    while bytes(alice.output[run]).count(b"running\r\n") < 2:  # the second run, in the same Run terminal
+        assert await alice.next(20)
+    assert [m["terminal"]["id"] for m in alice.controls if m["type"] == "opened"] == [run]
+    await alice.close()
+
+
+async def test_a_client_that_disconnects_leaves_the_terminal_running_for_the_others(
+    workspace_with_file, user, end_terminals
+):
+    workspace, _ = workspace_with_file
+    alice = await connected(workspace.id, user)
+    other = await connected(workspace.id, user)
+    terminal = await alice.open_terminal()
+    await alice.close()
+    assert hub.hub_for(workspace.id).get(terminal) and len(hub.hub_for(workspace.id).clients) == 1
+    await other.type(terminal, "echo still-here\r")
+    await other.output_contains(terminal, b"still-here\r\n")
+    await other.close()
+    assert hub.hub_for(workspace.id).clients == set()
+
+
+async def test_a_run_of_a_file_without_a_run_command_says_so(workspace_with_file, user):
+    workspace, _ = workspace_with_file
+    readme = await database_sync_to_async(FileNode.objects.get)(workspace=workspace, path="README.md")
+    alice = await connected(workspace.id, user)
+    await alice.send({"type": "run", "file_id": readme.id})
+    error = await alice.control(lambda m: m["type"] == "error")
+    assert error["message"] == "no Run command for markdown files"
+    await alice.close()

@@ -9,6 +9,8 @@ to all of them.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import shlex
 import time
@@ -19,6 +21,7 @@ from workspace.projects.languages import language_for_path
 from workspace.terminals.session import Terminal, TerminalClient, control_frame
 
 TYPING_EVERY_SECONDS = 0.5
+PROMPT_WAIT_SECONDS = 10.0
 RUN_TITLE = "Run"
 # The command Run types for a file of each language (Monaco's language ids, workspace.projects.languages).
 RUN_COMMANDS = {
@@ -105,6 +108,8 @@ class WorkspaceTerminals:
         terminal = next((t for t in self.terminals.values() if t.title == RUN_TITLE), None)
         if terminal is None:
             terminal = await self.open(username, cols, rows, RUN_TITLE)
+            with contextlib.suppress(TimeoutError):  # typed before the prompt, the command would echo twice
+                await asyncio.wait_for(terminal.prompted.wait(), PROMPT_WAIT_SECONDS)
         await terminal.send_input(username, command.encode() + b"\r")
         return terminal
 

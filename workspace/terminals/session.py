@@ -89,6 +89,7 @@ class Terminal:
         self.runner = created_by  # who pressed Enter last: the author of what the command writes
         self.last_activity = time.monotonic()
         self.ended = False
+        self.prompted = asyncio.Event()  # set by the shell's first output (its prompt)
         self.paused = False
         self._paused_since = 0.0
         self._syncing = False
@@ -129,6 +130,7 @@ class Terminal:
             self._loop.remove_reader(self.shell.master)
             return
         self.last_activity = time.monotonic()
+        self.prompted.set()
         self._remember(data)
         frame = output_frame(self.id, data)
         high = settings.TERMINAL_CLIENT_QUEUE_BYTES // 2
