@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from channels.db import database_sync_to_async
 
@@ -10,7 +12,7 @@ from tests.terminal_client import TerminalSocket, connected
 from workspace.collab import store
 from workspace.collab.access import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
 from workspace.jobs import sandbox
-from workspace.projects.models import FileNode
+from workspace.projects.models import FileNode, Membership
 from workspace.terminals import hub
 
 pytestmark = [
@@ -157,3 +159,26 @@ async def test_a_run_of_a_file_without_a_run_command_says_so(workspace_with_file
     error = await alice.control(lambda m: m["type"] == "error")
     assert error["message"] == "no Run command for markdown files"
     await alice.close()
+
+
+async def test_a_member_removed_while_connected_is_closed_and_a_demoted_editor_stops_typing(
+    workspace_with_file, user, end_terminals
+):
+    workspace, _ = workspace_with_file
+    bob = await database_sync_to_async(make_user)("bob")
+    carol = await database_sync_to_async(make_user)("carol")
+    await database_sync_to_async(make_member)(workspace, bob, "editor")
+    await database_sync_to_async(make_member)(workspace, carol, "editor")
+    alice = await connected(workspace.id, user)
+    terminal = await alice.open_terminal()
+    bob_socket, carol_socket = await connected(workspace.id, bob), await connected(workspace.id, carol)
+    await database_sync_to_async(Membership.objects.filter(workspace=workspace, user=bob).update)(role="viewer")
+    await database_sync_to_async(Membership.objects.filter(workspace=workspace, user=carol).delete)()
+    with pytest.raises(ConnectionError):
+        await carol_socket.control(lambda m: False, timeout=5)
+    assert carol_socket.closed_code == CLOSE_FORBIDDEN
+    await asyncio.sleep(1.5)  # past ROLE_RECHECK_SECONDS
+    await bob_socket.type(terminal, "echo from-bob\r")
+    assert (await bob_socket.control(lambda m: m["type"] == "error"))["code"] == "forbidden"
+    for client in (alice, bob_socket, carol_socket):
+        await client.close()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -57,6 +56,7 @@ class TerminalConsumer(DirectDispatchWebsocketConsumer):
     channel_layer_alias = "terminal-consumers-have-no-channel"  # the hub fans out in this process
     outbox: ClientOutbox | None = None
     hub: WorkspaceTerminals | None = None
+    role_checks: asyncio.Task | None = None
 
     async def connect(self) -> None:
         self.workspace_id = int(self.scope["url_route"]["kwargs"]["workspace_id"])
@@ -66,7 +66,6 @@ class TerminalConsumer(DirectDispatchWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED, reason="log in first")
             return
         self.role = await database_sync_to_async(guard.role_of)(user, self.workspace_id)
-        self.role_read_at = time.monotonic()
         if self.role is None:
             await self.close(code=CLOSE_FORBIDDEN, reason="not a member of this workspace")
             return
@@ -77,6 +76,18 @@ class TerminalConsumer(DirectDispatchWebsocketConsumer):
         self.push(control_frame({"type": "hello", "user": self.username, "role": self.role}))
         self.hub = hub_for(self.workspace_id)
         self.hub.attach(self)
+        self.role_checks = asyncio.get_running_loop().create_task(self._recheck_role())
+
+    async def _recheck_role(self) -> None:
+        """Re-read the role every ROLE_RECHECK_SECONDS, off the keystroke path (a keystroke never waits for the
+        database): a demoted editor stops typing, a removed member is closed, within that time."""
+        while self.hub is not None:
+            await asyncio.sleep(ROLE_RECHECK_SECONDS)
+            self.role = await database_sync_to_async(guard.role_of)(self.scope["user"], self.workspace_id)
+            if self.role is None:
+                self.error("you are no longer a member of this workspace")
+                await self.close(code=CLOSE_FORBIDDEN, reason="no longer a member")
+                return
 
     def push(self, frame: bytes) -> None:
         if self.outbox is not None:
@@ -98,6 +109,8 @@ class TerminalConsumer(DirectDispatchWebsocketConsumer):
         self._leave()
 
     def _leave(self) -> None:
+        if self.role_checks is not None:
+            self.role_checks.cancel()
         if self.outbox is not None:
             self.outbox.close()
         hub, self.hub = self.hub, None
@@ -121,9 +134,6 @@ class TerminalConsumer(DirectDispatchWebsocketConsumer):
         if minimum is None:
             self.error(f"unknown type {kind!r}")
             return
-        if time.monotonic() - self.role_read_at > ROLE_RECHECK_SECONDS:
-            self.role = await database_sync_to_async(guard.role_of)(self.scope["user"], self.workspace_id)
-            self.role_read_at = time.monotonic()
         refusal = guard.channel_refusal(kind, self.role, minimum)
         if refusal is not None:
             self.push(control_frame({"type": "error", **refusal}))
