@@ -21,7 +21,6 @@ import io
 import json
 import os
 import select
-import statistics
 import sys
 import tarfile
 import tempfile
@@ -47,7 +46,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def fmt(values: list[float]) -> str:
-    return f"p50 {percentile(values, 50):6.2f} ms  p99 {percentile(values, 99):6.2f} ms  (n={len(values)})"
+    quantiles = "  ".join(f"p{q} {percentile(values, q):6.2f} ms" for q in (50, 90, 99))
+    return f"{quantiles}  max {max(values):6.2f} ms  (n={len(values)})"
 
 
 class Client:
@@ -108,7 +108,7 @@ async def measure_server(url: str, cookie: str, pid: int, keys: int, megabytes: 
         before = len(watcher.output[terminal])
         started = time.perf_counter()
         await typist.send({"type": "input", "terminal": terminal, "data": letter.decode()})
-        await watcher.until(lambda: letter in watcher.output[terminal][before:], 10)
+        await watcher.until(lambda letter=letter, before=before: letter in watcher.output[terminal][before:], 10)
         echo.append((time.perf_counter() - started) * 1000)
         await asyncio.sleep(0.005)
     await typist.send({"type": "input", "terminal": terminal, "data": CLEAR_LINE})
@@ -224,9 +224,8 @@ def main() -> None:
     print(f"added by Sparkroom: p50 {added50:.2f} ms, p99 {added:.2f} ms (goal <= 5 ms p99)")
     for label, figures in (("reference (PTY read directly)", direct), ("Sparkroom, each of two clients", served)):
         rate = figures["bytes"] / figures["seconds"] / 1e6
-        print(
-            f"throughput  {label:32s} {figures['bytes'] / 1e6:7.1f} MB in {figures['seconds']:6.2f} s = {rate:6.1f} MB/s"
-        )
+        size, seconds = figures["bytes"] / 1e6, figures["seconds"]
+        print(f"throughput  {label:32s} {size:7.1f} MB in {seconds:6.2f} s = {rate:6.1f} MB/s")
     before, peak, after = (value / 2**20 for value in served["rss"])
     print(f"server RSS: before {before:.1f} MiB, peak {peak:.1f} MiB, after {after:.1f} MiB")
 

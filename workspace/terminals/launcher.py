@@ -35,6 +35,7 @@ import time
 SHELL = "/bin/bash"
 MOUNT = "/workspace"  # a symlink to the tmpfs copy, as in jobs
 MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # files past this in one sync wait for the next (the server's bound: 40 MiB)
 
 
 def load_job_launcher(fd: int):
@@ -87,17 +88,24 @@ def scan(root: str) -> dict[str, tuple[int, int]]:
     return found
 
 
-def tar_of(root: str, paths: list[str]) -> bytes:
+def tar_of(root: str, paths: list[str]) -> tuple[bytes, list[str]]:
+    """A tar of the files (each up to MAX_FILE_BYTES), and the paths left for the next message."""
     buffer = io.BytesIO()
+    left: list[str] = []
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for relative in paths:
             path = os.path.join(root, relative)
             try:
-                if os.path.getsize(path) <= MAX_FILE_BYTES:
-                    tar.add(path, relative, recursive=False)
+                size = os.path.getsize(path)
+                if size > MAX_FILE_BYTES:
+                    continue
+                if buffer.tell() + size > MAX_MESSAGE_BYTES:
+                    left.append(relative)
+                    continue
+                tar.add(path, relative, recursive=False)
             except OSError:
                 continue
-    return buffer.getvalue()
+    return buffer.getvalue(), left
 
 
 class Files:
@@ -211,7 +219,10 @@ def serve(config: dict, jobs, control: Control) -> dict:
 def send_changes(control: Control, files: Files) -> None:
     changed, deleted = files.changes()
     if changed or deleted:
-        control.send({"event": "changed", "deleted": deleted}, tar_of(files.root, changed))
+        payload, left = tar_of(files.root, changed)
+        for path in left:
+            files.known.pop(path, None)  # still changed for the next look
+        control.send({"event": "changed", "deleted": deleted}, payload)
 
 
 def main() -> int:

@@ -36,6 +36,7 @@ READ_BYTES = 65536
 RESUME_CHECK_SECONDS = 0.002
 EDITS_ACK_SECONDS = 2.0
 CONTROL_LINE_LIMIT = 1024 * 1024
+CONTROL_PAYLOAD_LIMIT = 40 * 1024 * 1024  # the launcher sends at most 32 MiB of files per message
 REPLAY_ALIGN_BYTES = 4096  # a trimmed scrollback is replayed from a line start, to begin outside any sequence
 
 
@@ -257,8 +258,8 @@ class Terminal:
             while line := await reader.readline():
                 message = json.loads(line)
                 size = int(message.get("bytes", 0))
-                if not 0 <= size <= settings.SANDBOX_DISK_LIMIT * 2:
-                    reason = "the sandbox sent more than its disk limit"
+                if not 0 <= size <= CONTROL_PAYLOAD_LIMIT:
+                    reason = "the sandbox sent more than a terminal may"
                     break
                 payload = await reader.readexactly(size) if size else b""
                 event = message.get("event")
@@ -317,16 +318,20 @@ class Terminal:
         if shell is not None:
             self._loop.remove_reader(shell.master)
             self._loop.remove_writer(shell.master)
-        notice = f"\r\n\x1b[2m[terminal ended: {reason}]\x1b[0m\r\n".encode()
-        self._remember(notice)
-        self.hub.broadcast(output_frame(self.id, notice))
-        self.hub.broadcast(control_frame({"type": "ended", "terminal": self.id, "reason": reason}))
-        self.hub.forget(self)
         task = self._control_task
         if task is not None and task is not asyncio.current_task():
             task.cancel()
         if self._writer is not None:
             with contextlib.suppress(Exception):
                 self._writer.close()
-        if shell is not None:
-            await self._loop.run_in_executor(None, stop_shell, shell)
+        try:
+            if shell is not None:
+                # Shielded: a caller cancelled meanwhile (its socket closed) must not leave the terminal listed.
+                await asyncio.shield(self._loop.run_in_executor(None, stop_shell, shell))
+        finally:
+            # Told once the sandbox is gone: nothing of it runs any more when a client reads "ended".
+            notice = f"\r\n\x1b[2m[terminal ended: {reason}]\x1b[0m\r\n".encode()
+            self._remember(notice)
+            self.hub.broadcast(output_frame(self.id, notice))
+            self.hub.broadcast(control_frame({"type": "ended", "terminal": self.id, "reason": reason}))
+            self.hub.forget(self)
