@@ -20,7 +20,7 @@ from django.conf import settings
 from workspace.collab.access import CLOSE_FORBIDDEN, CLOSE_TOO_SLOW, CLOSE_UNAUTHENTICATED
 from workspace.collab.outbox import ClientOutbox
 from workspace.consumer_base import DirectDispatchWebsocketConsumer
-from workspace.daphne_send import client_transport
+from workspace.daphne_send import client_transport, send_without_delay
 from workspace.projects import guard
 from workspace.projects.models import Role
 from workspace.realtime import inbound
@@ -70,6 +70,7 @@ class TerminalConsumer(DirectDispatchWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN, reason="not a member of this workspace")
             return
         self.username = user.username
+        send_without_delay(self.base_send)  # keystroke echoes are small frames: none may wait for an ACK
         self.outbox = ClientOutbox(
             client_transport(self.base_send), settings.TERMINAL_CLIENT_QUEUE_BYTES, self.too_slow
         )
