@@ -488,6 +488,7 @@ TERMINAL_MATRIX: dict[str, Message] = {
     "close": Message(Role.EDITOR, lambda a: {"terminal": 987_654}),
     "stop": Message(Role.EDITOR, lambda a: {"terminal": 987_654}),
     "run": Message(Role.EDITOR, lambda a: {"file_id": "main.py"}, lambda b: {"file_id": b["file_id"]}),
+    "set_run_command": Message(Role.EDITOR, lambda a: {"language": "no-such-language", "command": "true"}),
 }
 
 

@@ -74,6 +74,14 @@ def test_alice_runs_main_and_bob_watches_but_cannot_type(team, live_server_url, 
     expect(terminal_screen(alice)).not_to_contain_text("bob-was-here")
     expect(terminal_screen(bob)).not_to_contain_text("bob-was-here")
 
+    # The workspace's own Run command for Python files, used by the next Run (Ctrl+Enter in the editor).
+    alice.once("dialog", lambda dialog: dialog.accept("python -u {path} --twice"))
+    alice.get_by_test_id("run-command").click()
+    expect(alice.get_by_test_id("toast").filter(has_text="Run command saved")).to_be_visible()
+    alice.locator(".monaco-editor textarea").focus()
+    alice.keyboard.press("Control+Enter")
+    expect(terminal_screen(bob)).to_contain_text("python -u main.py --twice", timeout=10000)
+
 
 def test_a_reload_replays_the_scrollback_and_written_files_appear_in_both_trees(team, live_server_url, browser):
     workspace, node = team

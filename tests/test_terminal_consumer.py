@@ -157,7 +157,7 @@ async def test_a_run_of_a_file_without_a_run_command_says_so(workspace_with_file
     alice = await connected(workspace.id, user)
     await alice.send({"type": "run", "file_id": readme.id})
     error = await alice.control(lambda m: m["type"] == "error")
-    assert error["message"] == "no Run command for markdown files"
+    assert error["message"] == "no Run command for markdown files: set one for this workspace"
     await alice.close()
 
 
@@ -182,3 +182,26 @@ async def test_a_member_removed_while_connected_is_closed_and_a_demoted_editor_s
     assert (await bob_socket.control(lambda m: m["type"] == "error"))["code"] == "forbidden"
     for client in (alice, bob_socket, carol_socket):
         await client.close()
+
+
+async def test_a_workspaces_own_run_command_replaces_the_built_in_one_for_everyone(
+    workspace_with_file, user, end_terminals
+):
+    workspace, node = workspace_with_file
+    alice = await connected(workspace.id, user)
+    other = await connected(workspace.id, user)
+    assert (await other.control(lambda m: m["type"] == "hello"))["run_commands"]["python"] == "python {path}"
+    await alice.send({"type": "set_run_command", "language": "python", "command": "python -X dev {path} --flag"})
+    changed = await other.control(lambda m: m["type"] == "run_commands")
+    assert changed["commands"]["python"] == "python -X dev {path} --flag" and changed["by"] == "alice"
+    await alice.send({"type": "run", "file_id": node.id})
+    run = (await alice.control(lambda m: m["type"] == "opened", timeout=20))["terminal"]["id"]
+    output = await alice.output_contains(run, b"hi\r\n")
+    assert b"python -X dev src/main.py --flag" in output
+    await alice.send({"type": "set_run_command", "language": "python", "command": "a\nb"})
+    assert "one line" in (await alice.control(lambda m: m["type"] == "error"))["message"]
+    await alice.send({"type": "set_run_command", "language": "python", "command": ""})
+    reset = await alice.control(lambda m: m["type"] == "run_commands" and m["commands"]["python"] == "python {path}")
+    assert reset["commands"]["python"] == "python {path}"
+    await alice.close()
+    await other.close()

@@ -3,9 +3,11 @@
 Client -> server: text frames, JSON {"type": ..., ...}:
   open {cols, rows} | input {terminal, data} | resize {terminal, cols, rows} | close {terminal}
   | run {file_id, cols, rows} | stop {terminal}  (Ctrl+C into the terminal)
+  | set_run_command {language, command}  (the workspace's own Run command; empty: the built-in one)
 Every one needs the editor role (MESSAGE_ROLES); a viewer watches and gets an "error" frame (code "forbidden").
 Server -> client: binary frames, in order through one bounded queue: b"O" + 4-byte terminal id + output bytes,
-or b"J" + JSON: terminals (on connect), replay (the scrollback follows), opened, size, typing, files, ended, error.
+or b"J" + JSON: hello (with run_commands) and terminals (on connect), replay (the scrollback follows), opened,
+size, typing, files, run_commands, ended, error.
 Close codes: 4401 not logged in, 4403 not a member (or no longer), 4501 reading too slowly.
 """
 
@@ -24,6 +26,7 @@ from workspace.daphne_send import client_transport, send_without_delay
 from workspace.projects import guard
 from workspace.projects.models import Role
 from workspace.realtime import inbound
+from workspace.terminals import run
 from workspace.terminals.hub import TerminalError, WorkspaceTerminals, hub_for
 from workspace.terminals.session import control_frame
 from workspace.terminals.shell import TerminalUnavailable
@@ -37,6 +40,7 @@ MESSAGE_ROLES = {
     "close": Role.EDITOR,
     "run": Role.EDITOR,
     "stop": Role.EDITOR,
+    "set_run_command": Role.EDITOR,
 }
 ROLE_RECHECK_SECONDS = 1.0
 INTERRUPT = b"\x03"
@@ -74,7 +78,8 @@ class TerminalConsumer(DirectDispatchWebsocketConsumer):
         self.outbox = ClientOutbox(
             client_transport(self.base_send), settings.TERMINAL_CLIENT_QUEUE_BYTES, self.too_slow
         )
-        self.push(control_frame({"type": "hello", "user": self.username, "role": self.role}))
+        commands = await database_sync_to_async(run.run_commands)(self.workspace_id)
+        self.push(control_frame({"type": "hello", "user": self.username, "role": self.role, "run_commands": commands}))
         self.hub = hub_for(self.workspace_id)
         self.hub.attach(self)
         self.role_checks = asyncio.get_running_loop().create_task(self._recheck_role())
@@ -143,7 +148,7 @@ class TerminalConsumer(DirectDispatchWebsocketConsumer):
             return
         try:
             await getattr(self, f"on_{kind}")(message)
-        except (TerminalError, TerminalUnavailable, guard.Refused) as exc:
+        except (TerminalError, TerminalUnavailable, guard.Refused, run.RunCommandError) as exc:
             self.error(str(exc))
         except (TypeError, ValueError) as exc:
             self.error(f"malformed {kind} message: {exc}")
@@ -171,7 +176,14 @@ class TerminalConsumer(DirectDispatchWebsocketConsumer):
     async def on_run(self, message: dict) -> None:
         user = self.scope["user"]
         path = await database_sync_to_async(file_in_workspace)(user, message.get("file_id"), self.workspace_id)
-        await self.hub.run(self.username, path, int(message.get("cols", 80)), int(message.get("rows", 24)))
+        command = await database_sync_to_async(run.command_for)(self.workspace_id, path)
+        await self.hub.run(self.username, command, int(message.get("cols", 80)), int(message.get("rows", 24)))
+
+    async def on_set_run_command(self, message: dict) -> None:
+        commands = await database_sync_to_async(run.set_run_command)(
+            self.workspace_id, message.get("language"), message.get("command"), self.scope["user"]
+        )
+        self.hub.broadcast(control_frame({"type": "run_commands", "commands": commands, "by": self.username}))
 
     async def on_stop(self, message: dict) -> None:
         terminal = self.hub.get(message.get("terminal"))

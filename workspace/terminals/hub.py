@@ -12,25 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import shlex
 import time
 
 from django.conf import settings
 
-from workspace.projects.languages import language_for_path
 from workspace.terminals.session import Terminal, TerminalClient, control_frame
 
 TYPING_EVERY_SECONDS = 0.5
 PROMPT_WAIT_SECONDS = 10.0
 RUN_TITLE = "Run"
-# The command Run types for a file of each language (Monaco's language ids, workspace.projects.languages).
-RUN_COMMANDS = {
-    "python": "python {path}",
-    "javascript": "node {path}",
-    "shell": "bash {path}",
-    "ruby": "ruby {path}",
-    "go": "go run {path}",
-}
 
 _ids = itertools.count(1)
 _hubs: dict[int, WorkspaceTerminals] = {}
@@ -38,14 +28,6 @@ _hubs: dict[int, WorkspaceTerminals] = {}
 
 class TerminalError(Exception):
     """A terminal request that cannot be done; the message is for the user."""
-
-
-def run_command_for(path: str) -> str:
-    language = language_for_path(path)
-    template = RUN_COMMANDS.get(language)
-    if template is None:
-        raise TerminalError(f"no Run command for {language} files")
-    return template.format(path=shlex.quote(path))
 
 
 class WorkspaceTerminals:
@@ -102,9 +84,8 @@ class WorkspaceTerminals:
         self.broadcast(control_frame({"type": "opened", "terminal": terminal.describe(), "by": username}))
         return terminal
 
-    async def run(self, username: str, path: str, cols: int, rows: int) -> Terminal:
-        """Type the file's Run command into the workspace's Run terminal (opened when there is none)."""
-        command = run_command_for(path)
+    async def run(self, username: str, command: str, cols: int, rows: int) -> Terminal:
+        """Type a Run command into the workspace's Run terminal (opened when there is none)."""
         terminal = next((t for t in self.terminals.values() if t.title == RUN_TITLE), None)
         if terminal is None:
             terminal = await self.open(username, cols, rows, RUN_TITLE)

@@ -72,7 +72,10 @@ class TerminalPanel {
     this.runButton = button('▶ Run', 'run-file', 'Run the open file in the shared Run terminal (Ctrl+Enter)');
     this.runButton.disabled = !this.app.canEdit;
     this.runButton.addEventListener('click', () => this.run());
-    document.querySelector('.editor-tabbar').append(this.runButton);
+    this.runSettings = button('⚙', 'run-command', "Set this workspace's Run command for the open file's language");
+    this.runSettings.disabled = !this.app.canEdit;
+    this.runSettings.addEventListener('click', () => this.editRunCommand());
+    document.querySelector('.editor-tabbar').append(this.runButton, this.runSettings);
     const { KeyMod, KeyCode } = this.app.monaco;
     this.app.editor.addCommand(KeyMod.CtrlCmd | KeyCode.Enter, () => this.run());
   }
@@ -90,6 +93,15 @@ class TerminalPanel {
     this.socket.send({ type: 'run', file_id: file.id, ...this.size() });
   }
 
+  // The workspace's own command for the open file's language ("{path}" is the file; empty: the built-in one).
+  editRunCommand() {
+    const file = this.app.currentFile();
+    if (!file) return this.app.toast('Open a file to set its Run command.', 'error');
+    const current = this.runCommands?.[file.language] ?? '';
+    const command = window.prompt(`Run command for ${file.language} files in this workspace ({path} is the file; empty: the built-in one)`, current);
+    if (command !== null) this.socket.send({ type: 'set_run_command', language: file.language, command });
+  }
+
   closeActive() {
     const view = this.views.get(this.activeId);
     if (!view) return;
@@ -101,6 +113,11 @@ class TerminalPanel {
     switch (message.type) {
       case 'hello':
         this.role = message.role;
+        this.runCommands = message.run_commands;
+        break;
+      case 'run_commands':
+        this.runCommands = message.commands;
+        if (message.by === this.app.user.username) this.app.toast('Run command saved for this workspace.', 'success');
         break;
       case 'terminals': {
         const live = new Set(message.terminals.map((t) => t.id));
