@@ -66,6 +66,11 @@ def test_alice_runs_main_and_bob_watches_but_cannot_type(team, live_server_url, 
     type_in_terminal(alice, "python main.py")
     expect(bob.get_by_test_id("terminal-typing")).to_contain_text("alice is typing")
     expect(terminal_screen(bob)).to_contain_text("$ python main.py", timeout=10000)
+    bob.wait_for_function(  # the Run's output and now the typed command's
+        "() => document.querySelector('.terminal-view:not([hidden]) .xterm-rows').textContent"
+        ".split('hello from main').length > 2",
+        timeout=10000,
+    )
 
     expect(bob.get_by_test_id("run-file")).to_be_disabled()
     type_in_terminal(bob, "echo bob-was-here")
@@ -90,13 +95,13 @@ def test_a_reload_replays_the_scrollback_and_written_files_appear_in_both_trees(
 
     alice.get_by_test_id("terminal-new").click()
     expect(terminal_screen(alice)).to_contain_text("/workspace $", timeout=20000)
-    type_in_terminal(alice, "echo 'caf\u00e9 \u2603 replayed' && echo written > made.txt")
+    type_in_terminal(alice, "echo 'caf\u00e9 \u2603 re''played' && echo written > made.txt")  # '' : not the echo
     expect(terminal_screen(alice)).to_contain_text("caf\u00e9 \u2603 replayed")
     expect(alice.get_by_test_id("file-made.txt")).to_be_visible(timeout=10000)
     expect(bob.get_by_test_id("file-made.txt")).to_be_visible(timeout=10000)
 
     alice.reload()
-    alice.wait_for_function("window.sparkroomReady === true")
+    alice.wait_for_function("() => window.sparkroomReady === true")
     expect(terminal_screen(alice)).to_contain_text("caf\u00e9 \u2603 replayed", timeout=10000)
     alice.get_by_test_id("file-made.txt").click()
     expect(alice.get_by_test_id("open-file-path")).to_contain_text("made.txt")

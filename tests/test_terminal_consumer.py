@@ -145,7 +145,7 @@ async def test_a_client_that_disconnects_leaves_the_terminal_running_for_the_oth
     terminal = await alice.open_terminal()
     await alice.close()
     assert hub.hub_for(workspace.id).get(terminal) and len(hub.hub_for(workspace.id).clients) == 1
-    await other.type(terminal, "echo still-here\r")
+    await other.type(terminal, "echo still-''here\r")
     await other.output_contains(terminal, b"still-here\r\n")
     await other.close()
     assert hub.hub_for(workspace.id).clients == set()

@@ -63,6 +63,10 @@ async def workspace_terminals(workspace_with_file):
     terminals.detach(watcher)
 
 
+# Every marker a test waits for is typed split by '' (echo DO''NE prints DONE): the echo of the command line
+# itself must not look like its output.
+
+
 async def started(terminals, watcher) -> hub.Terminal:
     terminal = await terminals.open("alice", 80, 24)
     await watcher.wait_output(b"$ ")
@@ -73,7 +77,7 @@ async def test_the_shell_sees_neither_host_files_nor_the_app_source(workspace_te
     terminals, watcher = workspace_terminals
     terminal = await started(terminals, watcher)
     source = django_settings.BASE_DIR / "workspace" / "settings.py"
-    await terminal.send_input("alice", f"cat /etc/shadow; cat {source}; ls /workspace; echo DONE\r".encode())
+    await terminal.send_input("alice", f"cat /etc/shadow; cat {source}; ls /workspace; echo DO''NE\r".encode())
     output = (await watcher.wait_output(b"DONE\r\n")).decode()
     assert "/etc/shadow: No such file or directory" in output
     assert f"{source}: No such file or directory" in output
@@ -86,7 +90,7 @@ async def test_the_shell_has_no_network(workspace_terminals):
     terminal = await started(terminals, watcher)
     probe = (
         "python -c \"import socket; socket.create_connection(('127.0.0.1', 6379), timeout=2); print('REACHED')\""
-        " || echo NO-NETWORK\r"
+        " || echo NO-''NETWORK\r"
     )
     await terminal.send_input("alice", probe.encode())
     output = await watcher.wait_output(b"NO-NETWORK\r\n")
@@ -126,7 +130,7 @@ async def test_the_scrollback_is_bounded_and_replayed_from_a_line_start(workspac
     settings.TERMINAL_SCROLLBACK_BYTES = 4096
     terminals, watcher = workspace_terminals
     terminal = await started(terminals, watcher)
-    await terminal.send_input("alice", b"seq 1 20000; echo END\r")
+    await terminal.send_input("alice", b"seq 1 20000; echo EN''D\r")
     await watcher.wait_output(b"END\r\n")
     assert len(terminal.scrollback) <= 4096
     replay, output = terminal.replay_frames()
@@ -168,7 +172,7 @@ async def test_a_client_that_stops_reading_pauses_the_shell_then_is_closed_witho
     stuck = Watcher(ClientOutbox(StuckTransport(), settings.TERMINAL_CLIENT_QUEUE_BYTES, lambda: None))
     stuck.too_slow = lambda: setattr(stuck, "closed_as_slow", True) or terminals.detach(stuck)
     terminals.attach(stuck)
-    await terminal.send_input("alice", b"yes | head -c 20000000; echo; echo END-OF-YES\r")
+    await terminal.send_input("alice", b"yes | head -c 20000000; echo; echo END-OF''-YES\r")
     await wait_until(lambda: terminal.paused, 5)
     assert stuck.outbox.queued_bytes <= settings.TERMINAL_CLIENT_QUEUE_BYTES
 
@@ -178,3 +182,16 @@ async def test_a_client_that_stops_reading_pauses_the_shell_then_is_closed_witho
 
     await wait_until(bounded_until_closed, 10)
     await watcher.wait_output(b"END-OF-YES\r\n", timeout=60)  # the others get everything once it is gone
+
+
+async def test_a_nested_shell_and_its_prompts_leave_the_terminals_shell_alive(workspace_terminals):
+    terminals, watcher = workspace_terminals
+    terminal = await started(terminals, watcher)
+    await terminal.send_input("alice", b"bash\r")
+    await terminal.send_input("alice", b"echo inner > inner.txt; echo INNER-''DONE\r")
+    await watcher.wait_output(b"INNER-DONE\r\n")
+    await terminal.send_input("alice", b"exit\r")
+    await terminal.send_input("alice", b"echo outer-''alive\r")
+    await watcher.wait_output(b"outer-alive\r\n")
+    assert not terminal.ended
+    await wait_until(lambda: any(m["type"] == "files" and "inner.txt" in m["created"] for m in watcher.controls()))

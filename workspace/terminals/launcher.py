@@ -148,7 +148,9 @@ def start_shell(niceness: int) -> int:
                 "PWD": MOUNT,
                 "TERM": "xterm-256color",
                 "PS1": r"\[\e[34m\]$PWD\[\e[0m\] \$ ",
-                "PROMPT_COMMAND": "kill -USR1 $PPID 2>/dev/null",
+                # The launcher by its pid, not $PPID: a nested shell would signal (and kill) the outer one.
+                "SPARKROOM_SYNC_PID": str(os.getppid()),
+                "PROMPT_COMMAND": "kill -USR1 $SPARKROOM_SYNC_PID 2>/dev/null",
                 "HISTFILE": "/tmp/.bash_history",
             }
             os.execve(SHELL, [SHELL, "--noprofile", "--norc", "-i"], env)

@@ -32,6 +32,7 @@ class WriteBack:
     written: list[str] = field(default_factory=list)
     created: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # with the reason
+    texts: dict[str, str] = field(default_factory=dict)  # what the sandbox now holds, by path
 
 
 def tar_of_texts(texts: dict[str, str]) -> bytes:
@@ -78,7 +79,8 @@ def read_changes(payload: bytes) -> tuple[dict[str, bytes], list[str]]:
 
 
 def write_back(workspace_id: int, files: dict[str, bytes], known: dict[str, str], origin: str) -> WriteBack:
-    """Merge what the sandbox wrote into the live documents; `known` (path -> text the sandbox holds) is updated."""
+    """Merge what the sandbox wrote into the live documents. `known`: path -> the text the sandbox held before
+    (the merge's base); the outcome's `texts` are what it holds now."""
     outcome = WriteBack()
     workspace = Workspace.objects.get(id=workspace_id)
     for path, data in sorted(files.items()):
@@ -102,7 +104,7 @@ def write_back(workspace_id: int, files: dict[str, bytes], known: dict[str, str]
             base = known.get(path)
             merge_into_file(node.id, store.load_text(node.id) if base is None else base, text, origin)
             outcome.written.append(path)
-        known[path] = text
+        outcome.texts[path] = text
     if outcome.created:
         notify_tree_changed(workspace_id)
     return outcome
