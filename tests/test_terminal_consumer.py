@@ -205,3 +205,22 @@ async def test_a_workspaces_own_run_command_replaces_the_built_in_one_for_everyo
     assert reset["commands"]["python"] == "python {path}"
     await alice.close()
     await other.close()
+
+
+async def test_terminals_per_workspace_are_bounded_and_close_ends_one_for_everyone(
+    workspace_with_file, user, settings, end_terminals
+):
+    settings.TERMINAL_MAX_PER_WORKSPACE = 1
+    workspace, _ = workspace_with_file
+    alice = await connected(workspace.id, user)
+    other = await connected(workspace.id, user)
+    terminal = await alice.open_terminal()
+    await alice.send({"type": "open"})
+    error = await alice.control(lambda m: m["type"] == "error")
+    assert "TERMINAL_MAX_PER_WORKSPACE" in error["message"]
+    await alice.send({"type": "close", "terminal": terminal})
+    ended = await other.control(lambda m: m["type"] == "ended")
+    assert ended == {"type": "ended", "terminal": terminal, "reason": "closed by alice"}
+    assert hub.hub_for(workspace.id).terminals == {}
+    await alice.close()
+    await other.close()

@@ -57,6 +57,7 @@ class WorkspaceTerminals:
 
     def forget(self, terminal: Terminal) -> None:
         self.terminals.pop(terminal.id, None)
+        self._typing_shown = {key: at for key, at in self._typing_shown.items() if key[0] != terminal.id}
         if not self.clients and not self.terminals:
             _hubs.pop(self.workspace_id, None)
 

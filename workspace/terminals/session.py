@@ -268,11 +268,16 @@ class Terminal:
                     if ack is not None and not ack.done():
                         ack.set_result(None)
                 elif event == "changed":
-                    await self._write_back(payload)
+                    try:
+                        await self._write_back(payload)
+                    except Exception:  # noqa: BLE001 - e.g. the database restarting: the terminal goes on
+                        logger.exception("terminal %s: the files it wrote could not be written back", self.id)
                 elif event == "ended":
                     reason = end_reason(message)
                     break
-        except (ValueError, OSError, asyncio.IncompleteReadError) as exc:
+        except (ValueError, TypeError, AttributeError, OSError, asyncio.IncompleteReadError) as exc:
+            # What the sandbox sends is not trusted: anything malformed ends the terminal.
+            reason = "the sandbox sent a malformed message"
             logger.warning("terminal %s: bad control message from the sandbox: %s", self.id, exc)
         await self.end(reason)
 
