@@ -1,5 +1,6 @@
 """The shared terminal in real browsers: Alice runs a program and Bob (a viewer) watches it, cannot type, and is
-told why; a reload replays the scrollback; a file a command writes appears in both file trees."""
+told why; a reload replays the scrollback; a file a command writes appears in both file trees, and a file it
+rewrites changes in both open editors."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from tests.browser import (
     login,
     new_page,
     open_editor,
+    wait_for_text_equal,
 )
 from tests.helpers import make_member, make_user
 from workspace.collab.files import create_file_with_text
@@ -99,6 +101,11 @@ def test_a_reload_replays_the_scrollback_and_written_files_appear_in_both_trees(
     expect(terminal_screen(alice)).to_contain_text("caf\u00e9 \u2603 replayed")
     expect(alice.get_by_test_id("file-made.txt")).to_be_visible(timeout=10000)
     expect(bob.get_by_test_id("file-made.txt")).to_be_visible(timeout=10000)
+
+    # A file open in both editors, rewritten by a command: both live documents follow.
+    type_in_terminal(alice, "echo \"print('from the terminal')\" > main.py")
+    wait_for_text_equal(bob, "print('from the terminal')\n")
+    wait_for_text_equal(alice, "print('from the terminal')\n")
 
     alice.reload()
     alice.wait_for_function("() => window.sparkroomReady === true")
