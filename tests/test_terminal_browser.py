@@ -101,6 +101,7 @@ def test_a_reload_replays_the_scrollback_and_written_files_appear_in_both_trees(
     expect(terminal_screen(alice)).to_contain_text("caf\u00e9 \u2603 replayed")
     expect(alice.get_by_test_id("file-made.txt")).to_be_visible(timeout=10000)
     expect(bob.get_by_test_id("file-made.txt")).to_be_visible(timeout=10000)
+    expect(bob.get_by_test_id("toast").filter(has_text="alice's command in Terminal")).to_contain_text("made.txt")
 
     # A file open in both editors, rewritten by a command: both live documents follow.
     type_in_terminal(alice, "echo \"print('from the terminal')\" > main.py")

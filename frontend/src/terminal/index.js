@@ -137,9 +137,14 @@ class TerminalPanel {
       case 'typing':
         this.showTyping(message);
         break;
-      case 'files':
+      case 'files': {
+        // Who wrote what: the files a command changed become that user's edits.
+        const changed = [...message.created, ...message.written];
+        const where = this.views.get(message.terminal)?.title ?? 'a terminal';
+        if (changed.length) this.app.toast(`${message.by}'s command in ${where} wrote ${changed.join(', ')}`, 'info');
         if (message.skipped.length) this.app.toast(`Not copied from the terminal: ${message.skipped.join('; ')}`, 'error');
         break;
+      }
       case 'ended':
         this.markEnded(message.terminal, message.reason);
         break;
