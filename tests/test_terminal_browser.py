@@ -12,6 +12,7 @@ from tests.browser import (
     login,
     new_page,
     open_editor,
+    screenshot,
     wait_for_text_equal,
 )
 from tests.helpers import make_member, make_user
@@ -88,6 +89,7 @@ def test_alice_runs_main_and_bob_watches_but_cannot_type(team, live_server_url, 
     alice.locator(".monaco-editor textarea").focus()
     alice.keyboard.press("Control+Enter")
     expect(terminal_screen(bob)).to_contain_text("python -u main.py --twice", timeout=10000)
+    screenshot(bob, "terminal-panel-viewer")
 
 
 def test_a_reload_replays_the_scrollback_and_written_files_appear_in_both_trees(team, live_server_url, browser):
