@@ -195,3 +195,24 @@ async def test_a_nested_shell_and_its_prompts_leave_the_terminals_shell_alive(wo
     await watcher.wait_output(b"outer-alive\r\n")
     assert not terminal.ended
     await wait_until(lambda: any(m["type"] == "files" and "inner.txt" in m["created"] for m in watcher.controls()))
+
+
+async def test_output_is_passed_on_as_bytes_utf8_and_ansi_intact_across_reads(workspace_terminals):
+    terminals, watcher = workspace_terminals
+    terminal = await started(terminals, watcher)
+    command = "python -c \"print('\\u2603' * 100000); print('\\x1b[31mred\\x1b[0m'); print('UTF8-' + 'DONE')\"\r"
+    await terminal.send_input("alice", command.encode())
+    output = await watcher.wait_output(b"UTF8-DONE\r\n")
+    assert ("\u2603" * 100000).encode() in output and b"\x1b[31mred\x1b[0m\r\n" in output
+    frames = [frame[5:] for frame in watcher.frames if frame[:1] == b"O"]
+
+    def whole_characters(data: bytes) -> bool:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return True
+
+    # Frames are cut wherever a PTY read ended, inside characters too: sent as bytes, never decoded on the way.
+    assert not all(whole_characters(frame) for frame in frames)
+    assert whole_characters(output)
