@@ -224,3 +224,14 @@ async def test_terminals_per_workspace_are_bounded_and_close_ends_one_for_everyo
     assert hub.hub_for(workspace.id).terminals == {}
     await alice.close()
     await other.close()
+
+
+async def test_without_bubblewrap_no_terminal_starts_and_the_user_is_told_why(workspace_with_file, user, settings):
+    settings.SANDBOX_BACKEND = "rlimit"  # the unsafe backend jobs may use never runs an interactive shell
+    workspace, _ = workspace_with_file
+    alice = await connected(workspace.id, user)
+    await alice.send({"type": "open"})
+    error = await alice.control(lambda m: m["type"] == "error")
+    assert error["message"].startswith("Terminals need bubblewrap")
+    assert hub.hub_for(workspace.id).terminals == {}
+    await alice.close()

@@ -80,7 +80,7 @@ class WorkspaceTerminals:
         try:
             await terminal.start(cols, rows)
         except BaseException:
-            self.terminals.pop(terminal_id, None)
+            await asyncio.shield(terminal.end("it could not start"))  # whatever of it started is stopped
             raise
         self.broadcast(control_frame({"type": "opened", "terminal": terminal.describe(), "by": username}))
         return terminal
