@@ -226,6 +226,8 @@ def main() -> None:
         rate = figures["bytes"] / figures["seconds"] / 1e6
         size, seconds = figures["bytes"] / 1e6, figures["seconds"]
         print(f"throughput  {label:32s} {size:7.1f} MB in {seconds:6.2f} s = {rate:6.1f} MB/s")
+    share = (served["bytes"] / served["seconds"]) / (direct["bytes"] / direct["seconds"])
+    print(f"throughput to each client: {share:.0%} of the reference (goal >= 50 MB/s)")
     before, peak, after = (value / 2**20 for value in served["rss"])
     print(f"server RSS: before {before:.1f} MiB, peak {peak:.1f} MiB, after {after:.1f} MiB")
 
