@@ -489,3 +489,77 @@ async def test_outsiders_are_closed_before_any_message_type_runs(role, code):
         assert await client.next() is None and client.closed_code == code
     finally:
         await client.close()
+
+
+# --- terminal socket (/ws/terminal/<workspace_id>) ----------------------------------------------------------
+# Payloads that pass the role check and then fail before any shell starts (no sandbox needed), and the ids of
+# another workspace, which must be answered exactly as ids that exist nowhere.
+TERMINAL_MATRIX: dict[str, Message] = {
+    "open": Message(Role.EDITOR, lambda a: {"cols": "not a number"}),
+    "input": Message(Role.EDITOR, lambda a: {"terminal": 987_654, "data": "ls\r"}),
+    "resize": Message(Role.EDITOR, lambda a: {"terminal": 987_654, "cols": 80, "rows": 24}),
+    "close": Message(Role.EDITOR, lambda a: {"terminal": 987_654}),
+    "stop": Message(Role.EDITOR, lambda a: {"terminal": 987_654}),
+    "run": Message(Role.EDITOR, lambda a: {"file_id": "main.py"}, lambda b: {"file_id": b["file_id"]}),
+    "set_run_command": Message(Role.EDITOR, lambda a: {"language": "no-such-language", "command": "true"}),
+}
+
+
+@pytest.mark.embedded
+def test_every_terminal_message_type_is_in_the_matrix_with_its_role():
+    from workspace.terminals.consumers import MESSAGE_ROLES
+
+    assert {name: spec.minimum for name, spec in TERMINAL_MATRIX.items()} == MESSAGE_ROLES
+
+
+async def _terminal_reply(world: World, role: str, message: dict) -> dict:
+    from tests.terminal_client import connected
+
+    client = await connected(world.a["workspace_id"], world.users[role])
+    try:
+        await client.send(message)
+        return await client.control(lambda m: m["type"] == "error", timeout=5)
+    finally:
+        await client.close()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.embedded
+@pytest.mark.parametrize("role", ("owner", "editor", "viewer"))
+@pytest.mark.parametrize("name", sorted(TERMINAL_MATRIX))
+async def test_terminal_message_type_enforces_its_minimum_role(name, role):
+    spec = TERMINAL_MATRIX[name]
+    world = await database_sync_to_async(build_world)()
+    reply = await _terminal_reply(world, role, {"type": name, **spec.payload(world.a)})
+    if role_at_least(role, spec.minimum):
+        assert reply.get("code") != "forbidden", f"{name} as {role} was refused: {reply}"
+    else:
+        assert reply.get("code") == "forbidden", f"{name} as {role} got through: {reply}"
+        assert reply["message"] == f"{name} needs the {spec.minimum} role"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.embedded
+@pytest.mark.parametrize("missing", MISSING_IDS)
+@pytest.mark.parametrize("name", sorted(n for n, m in TERMINAL_MATRIX.items() if m.cross is not None))
+async def test_terminal_message_with_another_workspaces_ids_answers_exactly_as_missing_ids(name, missing):
+    world = await database_sync_to_async(build_world)()
+    cross = TERMINAL_MATRIX[name].cross
+    theirs = await _terminal_reply(world, "owner", {"type": name, **cross(world.b)})
+    nowhere = await _terminal_reply(world, "owner", {"type": name, **cross(missing_ids(world.b, missing))})
+    assert theirs == nowhere and SECRET not in str(theirs), f"{name}: another workspace's ids are told apart"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.embedded
+@pytest.mark.parametrize(("role", "code"), [("anonymous", CLOSE_UNAUTHENTICATED), ("non-member", CLOSE_FORBIDDEN)])
+async def test_outsiders_are_closed_before_any_terminal_message_runs(role, code):
+    from tests.terminal_client import TerminalSocket
+
+    world = await database_sync_to_async(build_world)()
+    client = TerminalSocket(world.a["workspace_id"], world.users[role])
+    await client.connect()
+    try:
+        assert not await client.next(5) and client.closed_code == code
+    finally:
+        await client.close()

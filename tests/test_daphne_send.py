@@ -16,7 +16,7 @@ from websockets.asyncio.client import connect
 
 from tests.ywebsockets import room_url
 from workspace.collab import protocol
-from workspace.edge.daphne_send import direct_binary_sender, frame_header, send_binary_frame
+from workspace.edge.daphne_send import direct_binary_sender, frame_header, send_binary_frame, send_without_delay
 
 pytestmark = pytest.mark.embedded
 
@@ -89,6 +89,24 @@ def test_only_daphnes_own_send_gets_a_direct_sender():
     assert direct_binary_sender(other_send) is None
     assert direct_binary_sender(partial(other_send)) is None
     assert direct_binary_sender(partial(server.handle_reply, object())) is None
+
+
+def test_a_daphne_connection_gets_nagles_algorithm_turned_off_and_other_sends_are_left_alone():
+    class TcpTransport:
+        no_delay = False
+
+        def setTcpNoDelay(self, enabled: bool) -> None:  # noqa: N802 - Twisted's interface
+            self.no_delay = enabled
+
+    async def other_send(message: dict) -> None:
+        return None
+
+    server = Server(application=None, endpoints=["tcp:port=0:interface=127.0.0.1"])  # not started
+    daphne_protocol = WebSocketProtocol()
+    daphne_protocol.transport = TcpTransport()
+    assert send_without_delay(partial(server.handle_reply, daphne_protocol)) is True
+    assert daphne_protocol.transport.no_delay is True
+    assert send_without_delay(other_send) is False
 
 
 @pytest.mark.django_db(transaction=True)

@@ -134,7 +134,14 @@ INSTALLED_APPS = [
 # Feature apps are appended here so each stays self-contained.
 INSTALLED_APPS += [
     app
-    for app in ("workspace.spark", "workspace.jobs", "workspace.history", "workspace.teams", "workspace.repos")
+    for app in (
+        "workspace.spark",
+        "workspace.jobs",
+        "workspace.history",
+        "workspace.teams",
+        "workspace.repos",
+        "workspace.terminals",
+    )
     if (BASE_DIR / app.replace(".", "/") / "apps.py").exists()
 ]
 
@@ -367,6 +374,21 @@ SANDBOX_DISK_LIMIT = env_int("SANDBOX_DISK_LIMIT", 256 * 1024 * 1024)
 SANDBOX_UID = env_int("SANDBOX_UID", 65534)
 SANDBOX_GID = env_int("SANDBOX_GID", 65534)
 # --- end Deep ---
+
+# --- Shared terminals (workspace/terminals): an interactive bash per terminal in the jobs' sandbox. ---
+# A terminal with no input and no output for this long ends (its sandbox is killed).
+TERMINAL_IDLE_SECONDS = env_float("TERMINAL_IDLE_SECONDS", 1800.0)
+# Output kept per terminal and replayed to a client that (re)attaches.
+TERMINAL_SCROLLBACK_BYTES = env_int("TERMINAL_SCROLLBACK_BYTES", 256 * 1024)
+# Bytes waiting for one slow client; past half of it the shell's output is paused, past all of it (or stalled for
+# TERMINAL_STALL_SECONDS) that client is closed (4501) and replays the scrollback when it reconnects.
+TERMINAL_CLIENT_QUEUE_BYTES = env_int("TERMINAL_CLIENT_QUEUE_BYTES", 1024 * 1024)
+TERMINAL_STALL_SECONDS = env_float("TERMINAL_STALL_SECONDS", 5.0)
+TERMINAL_MAX_PER_WORKSPACE = env_int("TERMINAL_MAX_PER_WORKSPACE", 8)
+# Files written in a terminal are looked for after each command (bash's prompt) and at least this often.
+TERMINAL_SYNC_SECONDS = env_float("TERMINAL_SYNC_SECONDS", 2.0)
+# CPU seconds each process of a terminal may use (RLIMIT_CPU).
+TERMINAL_CPU_SECONDS = env_int("TERMINAL_CPU_SECONDS", 3600)
 
 # --- Repositories: import (archives, folders, git clones), stored files (blobs), export (workspace/repos). ---
 # Bare repositories, their known_hosts files and uploads waiting for their import job live here: every web

@@ -158,7 +158,7 @@ async def test_the_app_refuses_a_logged_in_users_socket_from_another_origin_befo
     workspace_with_file, session_key, origin
 ):
     workspace, node = workspace_with_file
-    for path in (f"/ws/workspace/{workspace.id}", f"/ws/yjs/{node.id}"):
+    for path in (f"/ws/workspace/{workspace.id}", f"/ws/yjs/{node.id}", f"/ws/terminal/{workspace.id}"):
         comm = communicator(path, session_key, origin)
         try:
             connected, _ = await comm.connect()

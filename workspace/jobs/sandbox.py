@@ -210,7 +210,8 @@ def _mib(size: int) -> str:
     return f"{size / (1024 * 1024):g} MiB"
 
 
-def _max_files(disk_limit: int) -> int:
+def max_files(disk_limit: int) -> int:
+    """How many files the scratch area may hold for a disk limit (shared with the terminals' sandbox)."""
     # Empty files take no blocks but kernel memory: bound their number with the size (a page per file).
     return max(256, disk_limit // 4096)
 
@@ -246,7 +247,8 @@ def _child_env(home: str, extra: dict[str, str] | None = None) -> dict[str, str]
 NETWORK_FILES = ("/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/ssl", "/etc/ca-certificates")
 
 
-def _bwrap_argv(bwrap: str, privileged: bool, launcher_fd: int, config: dict) -> list[str]:
+def bwrap_argv(bwrap: str, privileged: bool, launcher_fd: int, config: dict) -> list[str]:
+    """bubblewrap's command line for one sandboxed command (jobs and terminals build their sandbox with it)."""
     # No --clearenv/--setenv: bubblewrap is started with exactly the command's environment (see `_run_bwrap`), so
     # values (a setup phase's secrets) never appear in a process list.
     argv = [bwrap, "--die-with-parent", "--new-session"]
@@ -288,7 +290,9 @@ def _bwrap_argv(bwrap: str, privileged: bool, launcher_fd: int, config: dict) ->
     return argv + ["--", sys.executable, "-I", "-S", LAUNCHER_MOUNT, json.dumps(launcher_config)]
 
 
-def _limit_child(cpu_seconds: int, memory_bytes: int, processes: int) -> Callable[[], None]:
+def limit_child(cpu_seconds: int, memory_bytes: int, processes: int) -> Callable[[], None]:
+    """A preexec function setting the rlimits and the parent-death signal of a sandboxed process."""
+
     def apply() -> None:
         # Die with the worker: a SIGKILLed worker must not leave its command running.
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -359,7 +363,7 @@ def _run_rlimit(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        preexec_fn=_limit_child(int(time_limit) + 1, settings.SANDBOX_MEMORY_LIMIT, settings.SANDBOX_PROCESS_LIMIT),
+        preexec_fn=limit_child(int(time_limit) + 1, settings.SANDBOX_MEMORY_LIMIT, settings.SANDBOX_PROCESS_LIMIT),
     )
     output, truncated, timed_out, cancelled = _supervise(proc, started, time_limit, output_limit, should_stop)
     return CommandResult(
@@ -389,7 +393,7 @@ def _run_bwrap(
         "scratch": SCRATCH_MOUNT,
         "workspace": f"{SCRATCH_MOUNT}/workspace",
         "disk_limit": disk_limit,
-        "max_files": _max_files(disk_limit),
+        "max_files": max_files(disk_limit),
         "processes": settings.SANDBOX_PROCESS_LIMIT,
         "uid": settings.SANDBOX_UID,
         "gid": settings.SANDBOX_GID,
@@ -401,7 +405,7 @@ def _run_bwrap(
     started = time.monotonic()
     try:
         proc = subprocess.Popen(
-            _bwrap_argv(bwrap, os.geteuid() == 0, launcher, config),
+            bwrap_argv(bwrap, os.geteuid() == 0, launcher, config),
             cwd="/",
             env=_child_env(SANDBOX_MOUNT, env),
             stdin=subprocess.PIPE,
@@ -410,7 +414,7 @@ def _run_bwrap(
             start_new_session=True,
             pass_fds=(status_write, launcher),
             # No RLIMIT_NPROC here: on bubblewrap it would count every job's processes together (see launcher.py).
-            preexec_fn=_limit_child(int(time_limit) + 1, settings.SANDBOX_MEMORY_LIMIT, 0),
+            preexec_fn=limit_child(int(time_limit) + 1, settings.SANDBOX_MEMORY_LIMIT, 0),
         )
     except BaseException:
         os.close(status_read)
@@ -431,7 +435,7 @@ def _run_bwrap(
             report = files.report
             exit_code = report.get("exit_code") if report else proc.returncode
             exit_code = exit_code if isinstance(exit_code, int) else None
-            limit = _limit_message(report.get("limit") if report else "")
+            limit = limit_message(report.get("limit") if report else "")
             if files.folder is not None:
                 _replace_contents(workdir, files.folder)
             elif report and report.get("files") and not limit:
@@ -451,7 +455,8 @@ def _run_bwrap(
     )
 
 
-def _limit_message(kind: object) -> str:
+def limit_message(kind: object) -> str:
+    """What a user is told when a sandboxed command reached a limit of `kind` (disk, processes, ...)."""
     if kind == "disk":
         return f"disk limit reached (SANDBOX_DISK_LIMIT = {_mib(settings.SANDBOX_DISK_LIMIT)})"
     if kind == "processes":
@@ -486,7 +491,7 @@ class _FilesBack(threading.Thread):
     def __init__(self, stream: BinaryIO, parent: Path, disk_limit: int) -> None:
         super().__init__(name="sandbox-files-out", daemon=True)
         self.stream, self.parent = stream, parent
-        self.max_files = _max_files(disk_limit)
+        self.max_files = max_files(disk_limit)
         self.limit = disk_limit + self.max_files * 1024 + 1024 * 1024  # tar headers and padding
         self.report: dict | None = None
         self.folder: Path | None = None

@@ -1,0 +1,110 @@
+"""The files of a terminal's sandbox and the workspace's live documents, kept in step (sync ORM code).
+
+In: before a command runs (the Enter key), the files whose live text differs from what the sandbox holds are
+sent in as a tar. Out: after each command (bash's prompt) and every TERMINAL_SYNC_SECONDS the sandbox sends the
+files that changed there; each is merged into its live document (the jobs' three-way merge: edits people made
+meanwhile are kept) as an update whose origin names the user who ran the command, and new files are created in
+the tree. What comes out of the sandbox is not trusted: sizes bounded, regular files at clean relative paths
+only, UTF-8 text only, deletions not applied (a file removed in the terminal stays in the workspace).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import tarfile
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from workspace.collab import store
+from workspace.collab.files import create_file_with_text
+from workspace.jobs.apply import merge_into_file
+from workspace.jobs.snapshot import split_unusable, take_snapshot
+from workspace.projects.models import FileNode, Workspace
+from workspace.projects.services import FileTreeError, normalise_path, notify_tree_changed
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class WriteBack:
+    written: list[str] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # with the reason
+    texts: dict[str, str] = field(default_factory=dict)  # what the sandbox now holds, by path
+
+
+def tar_of_texts(texts: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for path, text in sorted(texts.items()):
+            data = text.encode("utf-8")
+            info = tarfile.TarInfo(path)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def live_texts(workspace_id: int) -> dict[str, str]:
+    """Every file's live text, by path (the files a job could hold: the same copy goes into a terminal)."""
+    usable, _notes = split_unusable(take_snapshot(workspace_id))
+    return {path: item.text for path, item in usable.items()}
+
+
+def edits_to_send(workspace_id: int, known: dict[str, str]) -> dict[str, str]:
+    """The live files whose text differs from what the sandbox is known to hold."""
+    return {path: text for path, text in live_texts(workspace_id).items() if known.get(path) != text}
+
+
+def read_changes(payload: bytes) -> tuple[dict[str, bytes], list[str]]:
+    """The files of a tar from the sandbox: regular files at clean relative paths, each within the document size."""
+    files: dict[str, bytes] = {}
+    skipped: list[str] = []
+    with tarfile.open(fileobj=io.BytesIO(payload), mode="r") as tar:
+        for member in tar:
+            if not member.isfile():
+                continue
+            try:
+                path = normalise_path(member.name)
+            except FileTreeError:
+                skipped.append(f"{member.name}: not a path a workspace file may have")
+                continue
+            if member.size > settings.COLLAB_MAX_DOC_BYTES:
+                skipped.append(f"{path}: larger than COLLAB_MAX_DOC_BYTES")
+                continue
+            with tar.extractfile(member) as source:
+                files[path] = source.read(settings.COLLAB_MAX_DOC_BYTES + 1)
+    return files, skipped
+
+
+def write_back(workspace_id: int, files: dict[str, bytes], known: dict[str, str], origin: str) -> WriteBack:
+    """Merge what the sandbox wrote into the live documents. `known`: path -> the text the sandbox held before
+    (the merge's base); the outcome's `texts` are what it holds now."""
+    outcome = WriteBack()
+    workspace = Workspace.objects.get(id=workspace_id)
+    for path, data in sorted(files.items()):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            outcome.skipped.append(f"{path}: not UTF-8 text")
+            continue
+        node = FileNode.objects.filter(workspace_id=workspace_id, path=path).first()
+        if node is not None and node.is_folder:
+            outcome.skipped.append(f"{path}: a folder in the workspace")
+            continue
+        if node is None:
+            try:
+                create_file_with_text(workspace, path, text)
+            except FileTreeError as exc:
+                outcome.skipped.append(f"{path}: {exc}")
+                continue
+            outcome.created.append(path)
+        else:
+            base = known.get(path)
+            merge_into_file(node.id, store.load_text(node.id) if base is None else base, text, origin)
+            outcome.written.append(path)
+        outcome.texts[path] = text
+    if outcome.created:
+        notify_tree_changed(workspace_id)
+    return outcome
