@@ -1,4 +1,5 @@
-"""What Run types for a file: the workspace's own command for its language, else the built-in one (sync ORM code).
+"""What Run types for a file (sync ORM code): the command set for its language in this workspace (the ⚙ beside Run),
+else the project's `[run]` command from sparkroom.toml, else the built-in one.
 
 A command is one line; "{path}" in it is replaced by the file's path, shell-quoted (a plain replacement, so
 braces elsewhere in the command stay as they are).
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import shlex
 
+from workspace.jobs.environment import file_state
 from workspace.projects.languages import EXTENSION_LANGUAGES, language_for_path
 from workspace.terminals.models import RunCommand
 
@@ -30,10 +32,19 @@ def known_languages() -> set[str]:
     return set(EXTENSION_LANGUAGES.values()) | {"makefile", "plaintext"}
 
 
+def project_run_commands(workspace_id: int) -> dict[str, str]:
+    """The `[run]` commands of sparkroom.toml ({file} there is {path} here); none while the file is invalid."""
+    return {
+        language: command.replace("{file}", "{path}")
+        for language, command in file_state(workspace_id).get("run", {}).items()
+    }
+
+
 def run_commands(workspace_id: int) -> dict[str, str]:
-    """Every language's command in this workspace: the built-in ones with the workspace's own over them."""
+    """Every language's command in this workspace: the built-in ones, the project's over them, the workspace's own
+    over both."""
     own = dict(RunCommand.objects.filter(workspace_id=workspace_id).values_list("language", "command"))
-    return {**RUN_COMMANDS, **own}
+    return {**RUN_COMMANDS, **project_run_commands(workspace_id), **own}
 
 
 def command_for(workspace_id: int, path: str) -> str:
