@@ -83,17 +83,21 @@ class ImportJob(models.Model):
 
 
 class Repository(models.Model):
-    """The git repository a workspace was cloned from: a bare repository on the server (`path`).
+    """The git repository of a workspace (cloned, or initialised from the UI): a bare repository on the server
+    (`path`), without a work tree: the live documents are its work tree (see repos.working).
 
-    The later git features (changes view, commit, push / pull, branches) work on it; `head_commit` is the
-    commit whose tree was imported.
+    `head_commit` is the commit the live files were last in step with (imported, committed, pulled or
+    switched to; "" before a first commit); `synced_at` when that happened: who wrote to files since then is
+    whom a commit names as co-authors. `root`: the workspace folder the repository's tree maps to ("" = all).
     """
 
     workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="repository")
-    remote_url = models.CharField(max_length=1000)
+    remote_url = models.CharField(max_length=1000, blank=True, default="")
     # The branch or tag cloned (the remote's default branch when none was named).
     branch = models.CharField(max_length=255)
-    head_commit = models.CharField(max_length=64)
+    head_commit = models.CharField(max_length=64, blank=True, default="")
+    root = models.CharField(max_length=512, blank=True, default="")
+    synced_at = models.DateTimeField(null=True, blank=True)
     shallow = models.BooleanField(default=True)
     # An SSH deploy key pasted by the owner: used through a temporary 0600 file, never shown back.
     deploy_key = models.TextField(blank=True, default="")
