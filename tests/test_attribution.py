@@ -12,9 +12,9 @@ from tests.helpers import make_member, make_user
 from tests.yclient import YClient
 from workspace.collab import registry, store
 from workspace.collab.attribution import DEEP, HUMAN, SPARK, Author, contributors_since
+from workspace.collab.merge import merge_into_file
 from workspace.collab.models import DocContribution, DocUpdate
 from workspace.collab.ydoc import doc_text
-from workspace.jobs.apply import merge_into_file
 from workspace.projects.models import Role
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.embedded]

@@ -9,29 +9,14 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from workspace.collab import store
-from workspace.collab.attribution import DEEP, SERVER, Author
+from workspace.collab.attribution import DEEP, Author
 from workspace.collab.files import create_file_with_text
-from workspace.collab.publish import publish_update_sync
-from workspace.collab.ydoc import doc_text, is_empty_update
+from workspace.collab.merge import merge_into_file
 from workspace.jobs import events
-from workspace.jobs.merge import apply_to_text, merge3
 from workspace.jobs.models import Job, JobStatus
 from workspace.jobs.services import JobError
 from workspace.projects.models import FileNode
 from workspace.projects.services import FileTreeError, notify_tree_changed
-
-
-def merge_into_file(file_id: int, base: str, proposed: str, origin: str, author: Author = SERVER) -> list[dict]:
-    """Merge `proposed` into the live file (stored for `author`); returns the conflicts (empty when clean)."""
-    doc = store.load_doc(file_id)
-    text = doc_text(doc)
-    ours = str(text)
-    merge = merge3(base, ours, proposed)
-    update = apply_to_text(doc, text, ours, merge)
-    if not is_empty_update(update):
-        publish_update_sync(file_id, update, origin, author)
-    return [conflict.as_dict() for conflict in merge.conflicts]
 
 
 def _apply_entry(job: Job, entry: dict) -> dict:

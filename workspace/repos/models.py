@@ -119,3 +119,30 @@ def repository_path(workspace_id: int) -> Path:
 
 def known_hosts_path(workspace_id: int) -> Path:
     return Path(settings.REPOS_DATA_DIR) / "known_hosts" / str(workspace_id)
+
+
+class GitOperationKind(models.TextChoices):
+    PUSH = "push", "Push"
+    PULL = "pull", "Pull"
+
+
+class GitOperation(models.Model):
+    """One push or pull of a workspace's repository, run by a Celery worker (`repos.git`), reporting through
+    this row and the workspace channel ("git.progress", "git.finished")."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="git_operations")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    kind = models.CharField(max_length=4, choices=GitOperationKind.choices)
+    status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
+    step = models.CharField(max_length=200, blank=True, default="queued")
+    progress = models.FloatField(default=0.0)
+    # Pull: {"commit", "files": [{path, status, conflicts}], "up_to_date"}; push: {"commit"}.
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True, default="")
+    attempts = models.IntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
