@@ -15,7 +15,7 @@ from workspace.collab.attribution import DEEP, SPARK, Author
 from workspace.collab.files import create_file_with_text
 from workspace.projects.models import FileNode
 from workspace.projects.services import create_workspace, delete_file
-from workspace.repos import importer, working
+from workspace.repos import branches, importer, working
 from workspace.repos.git import GitError
 from workspace.repos.models import Repository, repository_path
 
@@ -148,3 +148,27 @@ def test_a_commit_refuses_when_the_branch_moved_under_it(user, cloned, tmp_path)
     with pytest.raises(GitError, match="moved the branch"):
         working.commit(user, cloned.id, "Stale")
     assert git("rev-parse", "main", cwd=bare).strip() == elsewhere
+
+
+def test_branches_are_listed_created_and_switched_bringing_their_files_into_the_live_documents(user, cloned):
+    assert branches.list_branches(cloned.id)["current"] == "main"
+    assert branches.create_branch(cloned.id, "feature")["branches"] == ["feature", "main"]
+    with pytest.raises(GitError, match="already"):
+        branches.create_branch(cloned.id, "feature")
+    switched = branches.switch(user, cloned.id, "feature")
+    assert switched["files"] == []
+    store.replace_text(node(cloned, "src/app.py").id, "print('feature')\n", Author(user.id))
+    create_file_with_text(cloned, "feature.txt", "only here\n")
+    with pytest.raises(GitError, match="Commit"):
+        branches.switch(user, cloned.id, "main")
+    working.commit(user, cloned.id, "Feature work")
+    back = branches.switch(user, cloned.id, "main")
+    assert {f["path"]: f["status"] for f in back["files"]} == {"feature.txt": "deleted", "src/app.py": "merged"}
+    assert store.load_text(node(cloned, "src/app.py").id) == "print(1)\n"
+    assert not FileNode.objects.filter(workspace=cloned, path="feature.txt").exists()
+    assert working.status(cloned.id)["changes"] == []
+    assert Repository.objects.get(workspace=cloned).branch == "main"
+    branches.switch(user, cloned.id, "feature")
+    assert store.load_text(node(cloned, "feature.txt").id) == "only here\n"
+    with pytest.raises(GitError, match="no branch"):
+        branches.switch(user, cloned.id, "nope")

@@ -178,8 +178,8 @@ def pull(operation: GitOperation) -> dict:
         _step(operation, "merging into the live files", 0.5)
         base = working.head_entries(git_session, repository)
         incoming = working.head_entries(git_session, repository, target)
-        author = Author(operation.user_id, GIT, "", str(operation.id))
-        files = _bring_in(git_session, repository, base, incoming, author)
+        author = Author(operation.user_id, GIT, "", f"pull:{operation.id}")
+        files = bring_in(git_session, repository, base, incoming, author)
         working.move_branch(git_session, repository, target)
     Repository.objects.filter(id=repository.id).update(head_commit=target, synced_at=timezone.now())
     return {"commit": target, "up_to_date": False, "files": files}
@@ -204,17 +204,18 @@ def _merge_commit(
     ).strip()
 
 
-def _bring_in(
+def bring_in(
     session: git.GitSession,
     repository: Repository,
     base: dict[str, HeadEntry],
     incoming: dict[str, HeadEntry],
     author: Author,
 ) -> list[dict]:
-    """Every file the incoming tree changed since `base`, brought into the live files; their outcomes."""
+    """Every file the incoming tree changed since `base`, brought into the live files (one CRDT edit each for
+    text, merged three-way with the live text); their outcomes."""
     outcomes = []
     workspace = repository.workspace
-    origin = f"git:pull:{author.ref}"
+    origin = f"git:{author.ref}"
     for path in sorted(set(base) | set(incoming)):
         old, new = base.get(path), incoming.get(path)
         if old == new or any(e is not None and e.mode not in working.REGULAR_MODES for e in (old, new)):
