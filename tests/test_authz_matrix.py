@@ -25,7 +25,7 @@ from workspace.collab.files import create_file_with_text
 from workspace.projects.models import Role, role_at_least
 from workspace.projects.services import create_workspace
 from workspace.realtime.handlers import HANDLERS
-from workspace.repos.models import ImportJob
+from workspace.repos.models import GitOperation, ImportJob
 from workspace.teams import services as teams
 
 PUBLIC = "public"  # anyone, logged in or not
@@ -84,6 +84,17 @@ HTTP_MATRIX: dict[str, Http] = {
     "GET /api/workspaces/{workspace_id}/archive": Http(Role.VIEWER),
     "GET /api/files/{file_id}/download": Http(Role.VIEWER),
     "GET /api/files/{file_id}/preview": Http(Role.VIEWER, ok=(200, 415)),
+    # git; 400 = past the role gate, but this workspace has no repository (or nothing to do)
+    "GET /api/workspaces/{workspace_id}/git": Http(Role.VIEWER),
+    "GET /api/workspaces/{workspace_id}/git/diff": Http(Role.VIEWER, ok=(200, 400), query=("path",)),
+    "POST /api/workspaces/{workspace_id}/git/init": Http(Role.EDITOR, {"remote_url": ""}, ok=(200, 400)),
+    "POST /api/workspaces/{workspace_id}/git/commit": Http(Role.EDITOR, {"message": "m"}, ok=(200, 400)),
+    "POST /api/workspaces/{workspace_id}/git/push": Http(Role.EDITOR, ok=(200, 400)),
+    "POST /api/workspaces/{workspace_id}/git/pull": Http(Role.EDITOR, ok=(200, 400)),
+    "GET /api/git-operations/{operation_id}": Http(Role.VIEWER),
+    "GET /api/workspaces/{workspace_id}/git/branches": Http(Role.VIEWER, ok=(200, 400)),
+    "POST /api/workspaces/{workspace_id}/git/branches": Http(Role.EDITOR, {"name": "b"}, ok=(200, 400)),
+    "POST /api/workspaces/{workspace_id}/git/switch": Http(Role.EDITOR, {"name": "b"}, ok=(200, 400)),
     # spark
     "GET /api/spark/providers": Http(LOGIN),
     "GET /api/spark/requests": Http(Role.VIEWER, query=("workspace_id",)),
@@ -233,6 +244,8 @@ def build_world() -> World:
             "invitation_id": teams.create_invitation(ws.id, user, Role.VIEWER).invitation.id,
             "token": teams.create_invitation(ws.id, user, Role.VIEWER, max_uses=100).token,
             "import_id": ImportJob.objects.create(workspace=ws, user=user, source="git", name=f"{ws.name}.git").id,
+            "operation_id": GitOperation.objects.create(workspace=ws, user=user, kind="pull").id,
+            "path": "main.py",
         }
 
     return World(
