@@ -59,6 +59,11 @@ class Contributor:
     model: str = ""
 
 
+def email_of(user) -> str:
+    """A person's address in commits: theirs, or one that names them and reaches nobody."""
+    return getattr(user, "email", "") or f"{user.get_username()}@users.sparkroom.invalid"
+
+
 def record_folded_contributions(file_id: int, up_to_id: int) -> None:
     """Keep who wrote the file's update rows with id <= up_to_id (about to be deleted by compaction): per author,
     the time of their last update. Runs in the compaction's transaction."""
@@ -90,7 +95,7 @@ def contributors_since(file_ids: Iterable[int], since: datetime | None) -> list[
     user_ids = {user_id for user_id, kind, _ in keys if kind == HUMAN and user_id is not None}
     users = get_user_model().objects.filter(id__in=user_ids).order_by("id")
     people = [
-        Contributor(HUMAN, user.get_full_name() or user.get_username(), user.email or "", user_id=user.id)
+        Contributor(HUMAN, user.get_full_name() or user.get_username(), email_of(user), user_id=user.id)
         for user in users
     ]
     models = sorted({(kind, model) for _, kind, model in keys if kind in (SPARK, DEEP) and model})

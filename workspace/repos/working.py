@@ -24,7 +24,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from workspace.collab.attribution import contributors_since
+from workspace.collab.attribution import contributors_since, email_of
 from workspace.collab.ydoc import doc_from_updates, doc_text
 from workspace.projects.models import FileNode
 from workspace.repos import export, git
@@ -216,7 +216,7 @@ def initialise(user: AbstractBaseUser, workspace_id: int, *, remote_url: str = "
 # Commit -------------------------------------------------------------------------------------------------
 def _identity(user: AbstractBaseUser) -> tuple[str, str]:
     name = user.get_full_name() if hasattr(user, "get_full_name") else ""
-    return name or user.get_username(), getattr(user, "email", "") or f"{user.get_username()}@users.sparkroom.invalid"
+    return name or user.get_username(), email_of(user)
 
 
 def commit_message(message: str, user: AbstractBaseUser, file_ids: Iterable[int], since: datetime | None) -> str:
@@ -226,8 +226,7 @@ def commit_message(message: str, user: AbstractBaseUser, file_ids: Iterable[int]
     for contributor in contributors_since(file_ids, since):
         if contributor.user_id is not None and contributor.user_id == user.id:
             continue
-        email = contributor.email or f"user-{contributor.user_id}@users.sparkroom.invalid"
-        trailers.append(f"Co-authored-by: {contributor.name} <{email}>")
+        trailers.append(f"Co-authored-by: {contributor.name} <{contributor.email}>")
     text = message.strip() + "\n"
     if trailers:
         text += "\n" + "\n".join(trailers) + "\n"

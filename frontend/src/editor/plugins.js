@@ -9,3 +9,4 @@ import spark from '../spark/index.js'; plugins.push(spark);
 import jobs from '../jobs/index.js'; plugins.push(jobs);
 import teams from '../teams/index.js'; plugins.push(teams);
 import repos from '../repos/index.js'; plugins.push(repos);
+import git from '../git/index.js'; plugins.push(git);
