@@ -77,6 +77,7 @@ HTTP_MATRIX: dict[str, Http] = {
     "GET /api/jobs/{job_id}": Http(Role.VIEWER),
     "POST /api/jobs/{job_id}/cancel": Http(Role.EDITOR, ok=(200, 400)),
     "POST /api/jobs/{job_id}/apply": Http(Role.EDITOR, {"paths": None}, ok=(200, 400)),
+    "POST /api/jobs/{job_id}/commit": Http(Role.EDITOR, {"message": ""}, ok=(200, 400)),
     # repositories: import (the https clone is only queued here), export, stored files; 415 = no preview of a text
     "POST /api/workspaces/{workspace_id}/import": Http(Role.EDITOR, {"git_url": "https://example.invalid/x.git"}),
     "GET /api/workspaces/{workspace_id}/imports": Http(Role.VIEWER),

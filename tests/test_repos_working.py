@@ -7,12 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from django.test import Client
 
 from tests.helpers import make_user
 from tests.repos_data import PNG, git, make_repository
 from workspace.collab import store
 from workspace.collab.attribution import DEEP, SPARK, Author
 from workspace.collab.files import create_file_with_text
+from workspace.jobs.models import Job
 from workspace.projects.models import FileNode
 from workspace.projects.services import create_workspace, delete_file
 from workspace.repos import branches, importer, working
@@ -172,3 +174,34 @@ def test_branches_are_listed_created_and_switched_bringing_their_files_into_the_
     assert store.load_text(node(cloned, "feature.txt").id) == "only here\n"
     with pytest.raises(GitError, match="no branch"):
         branches.switch(user, cloned.id, "nope")
+
+
+def test_a_deep_jobs_result_is_applied_and_committed_from_its_review_with_its_model_as_co_author(user, cloned):
+    changeset = [
+        {"path": "src/app.py", "status": "modified", "base": "print(1)\n", "proposed": "print('deep')\n"},
+        {"path": "docs/deep.md", "status": "added", "base": "", "proposed": "by deep\n"},
+    ]
+    for entry in changeset:
+        entry["file_id"] = (
+            FileNode.objects.filter(workspace=cloned, path=entry["path"]).values_list("id", flat=True).first()
+        )
+    job = Job.objects.create(
+        workspace=cloned,
+        user=user,
+        status="succeeded",
+        model="deep-large",
+        prompt="Improve",
+        result={"changeset": changeset},
+    )
+    client = Client()
+    client.force_login(user)
+    response = client.post(f"/api/jobs/{job.id}/commit", data={}, content_type="application/json")
+    assert response.status_code == 200, response.content
+    assert [f["path"] for f in response.json()["commit"]["files"]] == ["docs/deep.md", "src/app.py"]
+    bare = repository_path(cloned.id)
+    assert git("log", "-1", "--format=%B", cwd=bare) == (
+        f"Deep job #{job.id}: Improve\n\nCo-authored-by: Deep (deep-large) <deep@sparkroom.invalid>\n\n"
+    )
+    assert git("show", "HEAD:src/app.py", cwd=bare) == "print('deep')\n"
+    again = client.post(f"/api/jobs/{job.id}/commit", data={}, content_type="application/json")
+    assert again.status_code == 400 and "Nothing to commit" in again.json()["detail"]
