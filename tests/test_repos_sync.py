@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from channels.db import database_sync_to_async
 
+from tests.helpers import make_user
 from tests.repos_data import git, make_repository
 from tests.yclient import YClient
 from workspace.collab import store
@@ -169,3 +170,14 @@ def test_push_and_pull_need_a_repository_with_a_remote(user):
     working.initialise(user, workspace.id)
     with pytest.raises(working.GitError, match="no remote"):
         sync.start(user, workspace.id, "push", lambda _: None)
+
+
+@pytest.mark.django_db
+def test_edits_made_before_a_pull_are_still_credited_by_the_next_commit(user, origin, tmp_path):
+    workspace = cloned_workspace(user, origin)
+    bob = make_user("bob")
+    store.replace_text(FileNode.objects.get(workspace=workspace, path="app.py").id, APP + "bob\n", Author(bob.id))
+    upstream_change(origin, tmp_path / "upstream", {"remote.txt": b"remote\n"})
+    run_operation(user, workspace.id, "pull")
+    message = working.commit(user, workspace.id, "After the pull")["message"]
+    assert message == "After the pull\n\nCo-authored-by: bob <bob@users.sparkroom.invalid>\n"

@@ -87,8 +87,9 @@ class Repository(models.Model):
     (`path`), without a work tree: the live documents are its work tree (see repos.working).
 
     `head_commit` is the commit the live files were last in step with (imported, committed, pulled or
-    switched to; "" before a first commit); `synced_at` when that happened: who wrote to files since then is
-    whom a commit names as co-authors. `root`: the workspace folder the repository's tree maps to ("" = all).
+    switched to; "" before a first commit); `synced_at` when the live files were last committed (or imported,
+    or switched): who wrote to files since then is whom a commit names as co-authors (a pull leaves it).
+    `root`: the workspace folder the repository's tree maps to ("" = all).
     """
 
     workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="repository")

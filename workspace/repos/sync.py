@@ -181,7 +181,8 @@ def pull(operation: GitOperation) -> dict:
         author = Author(operation.user_id, GIT, "", f"pull:{operation.id}")
         files = bring_in(git_session, repository, base, incoming, author)
         working.move_branch(git_session, repository, target)
-    Repository.objects.filter(id=repository.id).update(head_commit=target, synced_at=timezone.now())
+    # `synced_at` stays: edits not committed yet, made before the pull, are still to be credited by the next commit.
+    Repository.objects.filter(id=repository.id).update(head_commit=target)
     return {"commit": target, "up_to_date": False, "files": files}
 
 

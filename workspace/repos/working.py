@@ -90,15 +90,20 @@ def head_entries(session: git.GitSession, repository: Repository, commit: str | 
 
 
 def live_tree(repository: Repository) -> LiveTree:
-    """The live files below the repository's root (text documents as UTF-8, stored files as stored)."""
-    snapshot = export.take_snapshot(repository.workspace_id, repository.root)
+    """The live files below the repository's root (text documents as UTF-8, stored files as stored); `taken_at`
+    is just before the instant read, so an edit made meanwhile counts for the next commit too, never for none."""
+    taken_at = timezone.now()
+    try:
+        snapshot = export.take_snapshot(repository.workspace_id, repository.root)
+    except export.ExportError as exc:
+        raise GitError(f"The repository's folder is gone from the workspace: {exc}") from exc
     prefix = f"{repository.root}/" if repository.root else ""
     files: dict[str, bytes] = {}
     for path, parts in snapshot.documents.items():
         files[path[len(prefix) :]] = str(doc_text(doc_from_updates(parts))).encode("utf-8")
     for path, data in snapshot.blobs.items():
         files[path[len(prefix) :]] = data
-    return LiveTree(files, timezone.now())
+    return LiveTree(files, taken_at)
 
 
 def compare(repository: Repository, head: dict[str, HeadEntry], live: LiveTree) -> list[Change]:

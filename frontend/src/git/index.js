@@ -8,7 +8,10 @@ import { GitDiff } from './diff.js';
 import { injectStyles } from './styles.js';
 
 const MARK = { added: 'A', modified: 'M', deleted: 'D' };
-const REFRESH_AFTER_TYPING_MS = 1500;
+// How soon after the open document changed the changes view asks again (the server rebuilds the live files for
+// it): soon while the Git tab is shown, rarely while it is not (the tree's marks then lag a little).
+const REFRESH_SHOWN_MS = 1500;
+const REFRESH_HIDDEN_MS = 10000;
 
 class GitPanel {
   constructor(app) {
@@ -34,8 +37,12 @@ class GitPanel {
   }
 
   refreshSoon() {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.refresh().catch(() => {}), REFRESH_AFTER_TYPING_MS);
+    if (this.timer) return; // at most one request per period, however fast people type
+    const delay = this.root.hidden ? REFRESH_HIDDEN_MS : REFRESH_SHOWN_MS;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.refresh().catch(() => {});
+    }, delay);
   }
 
   render() {
@@ -187,6 +194,8 @@ class GitPanel {
       this.diff.reload();
     });
     this.app.on('files-changed', () => this.refreshSoon());
+    // Shown again: what it lists may be up to REFRESH_HIDDEN_MS old.
+    document.querySelector('[data-testid=panel-tab-git]')?.addEventListener('click', () => this.refresh().catch(() => {}));
     // Typing changes what differs from the last commit: the open document's edits (anyone's) refresh the view.
     const watchOpenDoc = () =>
       this.app.getDoc()?.on('update', () => {
