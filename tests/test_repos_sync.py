@@ -12,15 +12,15 @@ import pytest
 from channels.db import database_sync_to_async
 
 from tests.helpers import make_user
-from tests.repos_data import git, make_repository
+from tests.repos_data import PNG, git, make_repository
 from tests.yclient import YClient
 from workspace.collab import store
 from workspace.collab.attribution import Author
 from workspace.collab.files import create_file_with_text
-from workspace.projects.models import FileNode
+from workspace.projects.models import FileKind, FileNode
 from workspace.projects.services import create_workspace
 from workspace.repos import importer, sync, working
-from workspace.repos.models import GitOperation, Repository, repository_path
+from workspace.repos.models import Blob, GitOperation, Repository, repository_path
 
 pytestmark = [pytest.mark.embedded]
 
@@ -102,12 +102,15 @@ def test_a_pull_creates_removes_and_merges_files_and_reports_conflicts(user, ori
         {
             "app.py": APP.replace("line 8\n", "line 8 (remote)\n").replace("line 9\n", "line 9 theirs\n").encode(),
             "added/new.md": b"from the remote\n",
+            "added/logo.png": PNG,
             "gone.txt": None,
         },
     )
     operation = run_operation(user, workspace.id, "pull")
     outcomes = {item["path"]: item for item in operation.result["files"]}
-    assert outcomes["added/new.md"]["status"] == "added"
+    assert outcomes["added/new.md"]["status"] == outcomes["added/logo.png"]["status"] == "added"
+    logo = FileNode.objects.get(workspace=workspace, path="added/logo.png")
+    assert logo.kind == FileKind.BINARY and bytes(Blob.objects.get(file=logo).data) == PNG
     assert outcomes["gone.txt"]["status"] == "deleted"
     assert outcomes["app.py"]["status"] == "conflict"
     assert outcomes["app.py"]["conflicts"][0]["theirs"] == "line 8 (remote)\nline 9 theirs\n"

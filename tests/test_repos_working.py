@@ -205,3 +205,21 @@ def test_a_deep_jobs_result_is_applied_and_committed_from_its_review_with_its_mo
     assert git("show", "HEAD:src/app.py", cwd=bare) == "print('deep')\n"
     again = client.post(f"/api/jobs/{job.id}/commit", data={}, content_type="application/json")
     assert again.status_code == 400 and "Nothing to commit" in again.json()["detail"]
+
+
+def test_a_repository_cloned_into_a_folder_maps_its_tree_to_that_folder(user, origin, tmp_path):
+    workspace = create_workspace(user, "Vendored", readme=False)
+    create_file_with_text(workspace, "notes.md", "not in the repository\n")
+    job = importer.create_git_import(user, workspace.id, git_url=str(origin), into="vendor/lib")
+    importer.run_import(job.id)
+    store.replace_text(node(workspace, "vendor/lib/src/app.py").id, "print(2)\n", Author(user.id))
+    status = working.status(workspace.id)
+    assert (status["root"], [(c["path"], c["status"]) for c in status["changes"]]) == (
+        "vendor/lib",
+        [("vendor/lib/src/app.py", "modified")],
+    )
+    assert working.diff(workspace.id, "vendor/lib/src/app.py")["head"] == "print(1)\n"
+    working.commit(user, workspace.id, "Vendored change")
+    tree = checkout(repository_path(workspace.id), tmp_path / "vendored")
+    assert sorted(tree) == ["README.md", "logo.png", "old.txt", "src/app.py"]
+    assert tree["src/app.py"] == b"print(2)\n"
