@@ -85,6 +85,8 @@ def test_a_push_sends_the_workspaces_commits_to_the_remote(user, origin, django_
     with django_capture_on_commit_callbacks(execute=True):
         operation = sync.start(user, workspace.id, "push", queued.append)
     assert queued == [operation.id]  # enqueued once committed
+    with pytest.raises(working.GitError, match="already under way"):
+        sync.start(user, workspace.id, "pull", queued.append)
     GitOperation.objects.filter(id=operation.id).delete()
     operation = run_operation(user, workspace.id, "push")
     assert operation.result["commit"] == commit

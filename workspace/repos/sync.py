@@ -13,12 +13,13 @@ conflict). The branch then points at the pulled (or merge) commit, which becomes
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from workspace.broadcast import broadcast_to_workspace
@@ -75,6 +76,14 @@ def start(user: AbstractBaseUser, workspace_id: int, kind: str, enqueue) -> GitO
         raise git.GitError("This repository has no remote to push to or pull from.")
     git.parse_remote(repository.remote_url)
     with transaction.atomic():
+        Repository.objects.select_for_update().filter(id=repository.id).values_list("id", flat=True).first()
+        # One at a time per workspace; one whose worker died (running past twice the git time limit) no longer counts.
+        alive = timezone.now() - timedelta(seconds=2 * settings.REPOS_GIT_TIMEOUT)
+        busy = GitOperation.objects.filter(workspace_id=workspace_id).filter(
+            Q(status=ImportStatus.QUEUED) | Q(status=ImportStatus.RUNNING, started_at__gt=alive)
+        )
+        if busy.exists():
+            raise git.GitError("A push or pull of this workspace is already under way: wait for it to finish.")
         operation = GitOperation.objects.create(workspace_id=workspace_id, user=user, kind=kind)
         transaction.on_commit(partial(_broadcast, operation.id, "git.progress"))
         transaction.on_commit(partial(enqueue, operation.id))
