@@ -1,7 +1,7 @@
 """Git in real browsers (Daphne and a real Celery worker; the remote a local bare repository reached by
 file://): a commit from the Git tab after two people typed (the diff against the last commit shown in Monaco, the
 tree marked, author and Co-authored-by trailer in the commit), and a pull of a remote change while another user
-types in the same file, both seeing the merged text."""
+types in the same file, both seeing the merged text; a branch switch asked first, naming who is editing."""
 
 from __future__ import annotations
 
@@ -20,9 +20,11 @@ from tests.browser import (  # noqa: F401
 )
 from tests.helpers import make_member, make_user
 from tests.repos_data import git, make_repository
+from workspace.collab import store
+from workspace.collab.attribution import Author
 from workspace.projects.models import FileNode, Role
 from workspace.projects.services import create_workspace
-from workspace.repos import importer
+from workspace.repos import branches, importer, working
 from workspace.repos.models import repository_path
 
 pytestmark = [pytest.mark.browser, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -130,4 +132,36 @@ def test_a_pull_merges_a_remote_change_while_another_user_types_in_the_same_file
     for page in (alice, bob):
         wait_for_editor_text(page, f"text === {expected!r}")
     screenshot(bob, "git-pulled-while-typing")
+    assert alice.page_errors == bob.page_errors == []
+
+
+def test_switching_branches_asks_first_naming_who_is_editing_then_everyone_sees_the_branchs_text(
+    project, server, browser
+):
+    workspace, node = project
+    alice_user = run_orm(lambda: workspace.memberships.get(role=Role.OWNER).user)
+
+    def prepare_feature() -> None:
+        branches.create_branch(workspace.id, "feature")
+        branches.switch(alice_user, workspace.id, "feature")
+        store.replace_text(node.id, APP + "on the feature branch\n", Author(alice_user.id))
+        working.commit(alice_user, workspace.id, "Feature")
+        branches.switch(alice_user, workspace.id, "main")
+
+    run_orm(prepare_feature)
+    alice, bob = two_editors(browser, server, workspace, node)
+    asked: list[str] = []
+
+    def answer(dialog) -> None:
+        asked.append(dialog.message)
+        dialog.accept("feature" if dialog.type == "prompt" else None)
+
+    alice.on("dialog", answer)
+    alice.click("[data-testid=panel-tab-git]")
+    alice.click("[data-testid=git-branches]")
+    alice.locator("[data-testid=git-branch]", has_text="feature").wait_for()
+    assert "Branches: feature, main" in asked[0]
+    assert "Editing now: alice, bob" in asked[1]
+    for page in (alice, bob):
+        wait_for_editor_text(page, f"text === {APP + 'on the feature branch' + chr(10)!r}")
     assert alice.page_errors == bob.page_errors == []
