@@ -165,3 +165,26 @@ def test_switching_branches_asks_first_naming_who_is_editing_then_everyone_sees_
     for page in (alice, bob):
         wait_for_editor_text(page, f"text === {APP + 'on the feature branch' + chr(10)!r}")
     assert alice.page_errors == bob.page_errors == []
+
+
+def test_a_pull_that_meets_a_live_edit_of_the_same_line_keeps_it_and_shows_the_remotes_version(
+    project, served, tmp_path, server, browser
+):
+    workspace, node = project
+    work = tmp_path / "upstream"
+    git("clone", "-q", str(served), str(work))
+    (work / "app.py").write_text(APP.replace("line 5\n", "line 5 remote\n"))
+    git("commit", "-qam", "upstream", cwd=work)
+    git("push", "-q", cwd=work)
+    alice, bob = two_editors(browser, server, workspace, node)
+    type_in_editor(bob, "live")  # a new last line, next to the line the remote changed: one hunk for the diff3
+    wait_for_editor_text(alice, "text.includes('line 5\\nlive')")
+    alice.click("[data-testid=panel-tab-git]")
+    alice.click("[data-testid=git-pull]")
+    alice.locator("[data-testid=git-status][data-status=conflict]").wait_for()
+    conflict = alice.locator('[data-testid=git-conflict][data-path="app.py"]')
+    assert conflict.locator("[data-testid=git-conflict-theirs]").inner_text() == "line 5 remote\n"
+    screenshot(alice, "git-pull-conflict")
+    for page in (alice, bob):
+        wait_for_editor_text(page, f"text === {APP + 'live'!r}")
+    assert alice.page_errors == bob.page_errors == []

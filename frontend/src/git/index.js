@@ -25,10 +25,11 @@ class GitPanel {
     this.head = h('div', { class: 'git-head', testid: 'git-head' });
     this.list = h('div', { class: 'git-changes', testid: 'git-changes' });
     this.status = h('div', { class: 'git-status', testid: 'git-status' });
+    this.conflicts = h('div', { class: 'git-conflicts', testid: 'git-conflicts' });
     this.message = h('textarea', { testid: 'git-message', placeholder: 'Commit message', 'aria-label': 'Commit message' });
     this.commitButton = h('button', { type: 'button', class: 'primary', testid: 'git-commit', onclick: () => this.commit() }, 'Commit');
     this.commitBox = h('div', { class: 'git-commit-box' }, this.message, this.commitButton);
-    this.root.append(this.head, this.list, app.canEdit ? this.commitBox : null, this.status);
+    this.root.append(this.head, this.list, app.canEdit ? this.commitBox : null, this.status, this.conflicts);
   }
 
   async refresh() {
@@ -136,9 +137,21 @@ class GitPanel {
     if (operation.kind === 'push') return this.say(`Pushed ${result.commit.slice(0, 10)} to ${result.branch}.`, 'succeeded');
     if (result.up_to_date) return this.say('Already up to date.', 'succeeded');
     const conflicts = (result.files || []).filter((f) => f.status === 'conflict');
+    this.showConflicts(conflicts);
     this.say(`Pulled ${result.commit.slice(0, 10)}: ${(result.files || []).length} file(s)` +
       (conflicts.length ? `; conflicts (live text kept) in ${conflicts.map((f) => f.path).join(', ')}` : '.'),
       conflicts.length ? 'conflict' : 'succeeded');
+  }
+
+  /** What a pull did not bring in: per file, the remote's lines where the live text was kept (or why). */
+  showConflicts(files) {
+    this.conflicts.replaceChildren(...files.map((file) =>
+      h('details', { class: 'git-conflict', testid: 'git-conflict', 'data-path': file.path, open: true },
+        h('summary', {}, `${file.path}: ${file.message || 'the live text was kept where both sides changed'}`),
+        ...(file.conflicts || []).map((c) =>
+          h('div', {},
+            h('small', {}, `line ${c.line} — live (kept):`), h('pre', {}, c.ours || '(nothing)'),
+            h('small', {}, 'remote (not applied):'), h('pre', { testid: 'git-conflict-theirs' }, c.theirs || '(nothing)'))))));
   }
 
   async branches() {

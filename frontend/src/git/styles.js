@@ -21,6 +21,9 @@ const CSS = `
 .tree-row[data-git]::after { margin-left: auto; padding: 0 6px; font: 700 11px var(--mono); }
 .tree-row[data-git=added]::after { content: 'A'; color: var(--ok); }
 .tree-row[data-git=modified]::after { content: 'M'; color: #e2b340; }
+.git-conflict { font-size: 12px; margin-top: 8px; }
+.git-conflict pre { margin: 2px 0 6px; padding: 4px 6px; background: var(--bg-hover); font: 12px var(--mono);
+  white-space: pre-wrap; }
 .git-diff { position: fixed; inset: 6% 6%; z-index: 50; display: flex; flex-direction: column; background: var(--bg);
   border: 1px solid var(--border); border-radius: 8px; box-shadow: 0 10px 40px rgba(0,0,0,.5); }
 .git-diff-head { display: flex; gap: 12px; align-items: center; padding: 8px 12px; border-bottom: 1px solid var(--border); }
