@@ -16,7 +16,7 @@ app.conf.imports = [
     "tasks.collab",
     *[
         m
-        for m in ("tasks.deep", "tasks.spark", "tasks.history", "tasks.repos")
+        for m in ("tasks.deep", "tasks.spark", "tasks.history", "tasks.repos", "tasks.git")
         if os.path.exists(m.replace(".", "/") + ".py")
     ],
 ]

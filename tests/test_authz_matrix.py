@@ -25,7 +25,7 @@ from workspace.collab.files import create_file_with_text
 from workspace.projects.models import Role, role_at_least
 from workspace.projects.services import create_workspace
 from workspace.realtime.handlers import HANDLERS
-from workspace.repos.models import ImportJob
+from workspace.repos.models import GitOperation, ImportJob
 from workspace.teams import services as teams
 
 PUBLIC = "public"  # anyone, logged in or not
@@ -82,6 +82,7 @@ HTTP_MATRIX: dict[str, Http] = {
     "PUT /api/workspaces/{workspace_id}/secrets/{secret_name}": Http(Role.OWNER, {"value": "s3cret-value"}),
     "DELETE /api/workspaces/{workspace_id}/secrets/{secret_name}": Http(Role.OWNER, ok=(200, 404)),
     "POST /api/jobs/{job_id}/resolve": Http(Role.EDITOR, {"path": "x.py", "index": 0, "choice": "ours"}, ok=(400,)),
+    "POST /api/jobs/{job_id}/commit": Http(Role.EDITOR, {"message": ""}, ok=(200, 400)),
     # repositories: import (the https clone is only queued here), export, stored files; 415 = no preview of a text
     "POST /api/workspaces/{workspace_id}/import": Http(Role.EDITOR, {"git_url": "https://example.invalid/x.git"}),
     "GET /api/workspaces/{workspace_id}/imports": Http(Role.VIEWER),
@@ -89,6 +90,17 @@ HTTP_MATRIX: dict[str, Http] = {
     "GET /api/workspaces/{workspace_id}/archive": Http(Role.VIEWER),
     "GET /api/files/{file_id}/download": Http(Role.VIEWER),
     "GET /api/files/{file_id}/preview": Http(Role.VIEWER, ok=(200, 415)),
+    # git; 400 = past the role gate, but this workspace has no repository (or nothing to do)
+    "GET /api/workspaces/{workspace_id}/git": Http(Role.VIEWER),
+    "GET /api/workspaces/{workspace_id}/git/diff": Http(Role.VIEWER, ok=(200, 400), query=("path",)),
+    "POST /api/workspaces/{workspace_id}/git/init": Http(Role.EDITOR, {"remote_url": ""}, ok=(200, 400)),
+    "POST /api/workspaces/{workspace_id}/git/commit": Http(Role.EDITOR, {"message": "m"}, ok=(200, 400)),
+    "POST /api/workspaces/{workspace_id}/git/push": Http(Role.EDITOR, ok=(200, 400)),
+    "POST /api/workspaces/{workspace_id}/git/pull": Http(Role.EDITOR, ok=(200, 400)),
+    "GET /api/git-operations/{operation_id}": Http(Role.VIEWER),
+    "GET /api/workspaces/{workspace_id}/git/branches": Http(Role.VIEWER, ok=(200, 400)),
+    "POST /api/workspaces/{workspace_id}/git/branches": Http(Role.EDITOR, {"name": "b"}, ok=(200, 400)),
+    "POST /api/workspaces/{workspace_id}/git/switch": Http(Role.EDITOR, {"name": "b"}, ok=(200, 400)),
     # spark
     "GET /api/spark/providers": Http(LOGIN),
     "GET /api/spark/requests": Http(Role.VIEWER, query=("workspace_id",)),
@@ -244,6 +256,8 @@ def build_world() -> World:
             "token": teams.create_invitation(ws.id, user, Role.VIEWER, max_uses=100).token,
             "import_id": ImportJob.objects.create(workspace=ws, user=user, source="git", name=f"{ws.name}.git").id,
             "secret_name": "API_TOKEN",
+            "operation_id": GitOperation.objects.create(workspace=ws, user=user, kind="pull").id,
+            "path": "main.py",
         }
 
     return World(

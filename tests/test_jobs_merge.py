@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pycrdt import Doc, Text
 
+from workspace.collab.merge import apply_to_text, merge3
 from workspace.jobs.changeset import unified_diff
-from workspace.jobs.merge import apply_to_text, merge3
 
 pytestmark = pytest.mark.embedded
 

@@ -25,6 +25,7 @@ from workspace.collab.access import (
     CLOSE_UNSUPPORTED,
     resolve_access,
 )
+from workspace.collab.attribution import Author
 from workspace.collab.awareness import AwarenessError, Identity
 from workspace.collab.outbox import ClientOutbox
 from workspace.collab.room import DocumentTooLarge, Room, RoomClosed
@@ -70,6 +71,8 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
         )
         self.identity = Identity(self.access.user_id, self.access.username, user_color(self.access.user_id or 0))
         self.can_write = role_at_least(self.access.role, Role.EDITOR)
+        # Whom this connection's updates are stored for: its authenticated user, whatever the client says.
+        self.author = Author(self.access.user_id)
         # The room subscribes to the group before loading, so no update falls between load and subscription.
         try:
             self.room = await registry.acquire(self.file_id, self)
@@ -184,7 +187,7 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
         if not self.can_write:
             self.push(protocol.permission_denied("viewers cannot edit this file"))
             return
-        if not await self.room.accept(update, self.channel_name, frame=frame):
+        if not await self.room.accept(update, self.channel_name, frame=frame, author=self.author):
             return
         self.updates_since_compaction += 1
         if self.updates_since_compaction >= settings.COLLAB_COMPACT_EVERY:

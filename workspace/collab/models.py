@@ -24,9 +24,28 @@ class DocUpdate(models.Model):
     file = models.ForeignKey(FileNode, on_delete=models.CASCADE, related_name="doc_updates")
     data = models.BinaryField()
     created_at = models.DateTimeField(auto_now_add=True)
+    # Whom it was written for (collab.attribution.Author): a plain id, no foreign key, so a keystroke's insert
+    # checks nothing more; a deleted user's id simply matches no one.
+    author_id = models.IntegerField(null=True, blank=True)
+    origin_kind = models.CharField(max_length=8, default="human", db_default="human")
+    origin_model = models.CharField(max_length=200, blank=True, default="", db_default="")
+    origin_ref = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     class Meta:
         indexes = [models.Index(fields=["file", "id"])]
+
+
+class DocContribution(models.Model):
+    """Who wrote a file's updates that compaction folded away: per author, the time of their last one."""
+
+    file = models.ForeignKey(FileNode, on_delete=models.CASCADE, related_name="+")
+    author_id = models.IntegerField(null=True, blank=True)
+    origin_kind = models.CharField(max_length=8, default="human")
+    origin_model = models.CharField(max_length=200, blank=True, default="")
+    last_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["file", "last_at"])]
 
 
 class ServerClientId(models.Model):

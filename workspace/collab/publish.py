@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from workspace.bus import get_bus
 from workspace.collab import registry, store
+from workspace.collab.attribution import SERVER, Author
 from workspace.collab.peers import DELETED, UPDATE, new_msg_id, room_topic
 from workspace.collab.room import RoomClosed
 from workspace.collab.writer import writer
@@ -18,22 +19,22 @@ def _update_message(update: bytes, origin: str) -> dict:
     return {"type": UPDATE, "payload": update, "origin": origin, "msg_id": new_msg_id()}
 
 
-async def publish_update(file_id: int, update: bytes, origin: str = "server") -> None:
-    """Store an update made on the server, then fan it out to every client of the file."""
+async def publish_update(file_id: int, update: bytes, origin: str = "server", author: Author = SERVER) -> None:
+    """Store an update made on the server for `author`, then fan it out to every client of the file."""
     room = registry.get_loaded(file_id)
     if room is not None:
         try:
-            await room.accept(update, origin)
+            await room.accept(update, origin, author=author)
             return
         except RoomClosed:
             pass  # reset meanwhile: stored below without a replica
-    await writer.persist(file_id, update)
+    await writer.persist(file_id, update, author=author)
     await get_bus().publish(room_topic(file_id), _update_message(update, origin))
 
 
-def publish_update_sync(file_id: int, update: bytes, origin: str = "server") -> None:
+def publish_update_sync(file_id: int, update: bytes, origin: str = "server", author: Author = SERVER) -> None:
     """Sync variant (Celery workers, views): store, then publish to every process's room."""
-    store.append_update(file_id, update)
+    store.append_update(file_id, update, author)
     get_bus().publish_sync(room_topic(file_id), _update_message(update, origin))
 
 

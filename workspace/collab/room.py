@@ -23,6 +23,7 @@ from pycrdt import Doc, TransactionEvent, merge_updates
 from workspace.bus import Bus
 from workspace.collab import protocol, store
 from workspace.collab.access import CLOSE_GONE, CLOSE_RESYNC
+from workspace.collab.attribution import SERVER, Author
 from workspace.collab.awareness import Identity, RoomAwareness
 from workspace.collab.peers import RoomPeers
 from workspace.collab.writer import FileGone, writer
@@ -132,14 +133,15 @@ class Room:
         return None if change is None or is_empty_update(change) else change
 
     # The one recipe --------------------------------------------------------------------------------
-    async def accept(self, update: bytes, origin: str, *, frame: bytes | None = None) -> bool:
+    async def accept(self, update: bytes, origin: str, *, frame: bytes | None = None, author: Author = SERVER) -> bool:
         """A client's update: apply it to the replica, store it, then fan it out.
 
         Returns False for an empty update (nothing stored). Raises ValueError when it is
         malformed, DocumentTooLarge over COLLAB_MAX_DOC_BYTES, RoomClosed once the room was reset, and
         writer.StoreFailed (FileGone) when it could not be stored: the room is then reset, so no replica keeps
         an update the store does not have. `origin` is the channel of the client it came from (it gets no copy);
-        `frame`: the client's frame, forwarded as received.
+        `frame`: the client's frame, forwarded as received. `author`: whom it was written for (stored with it;
+        a browser's is its authenticated user, see collab.attribution).
         """
         if self.closed_reason is not None:
             raise RoomClosed(self.closed_reason)
@@ -157,14 +159,16 @@ class Room:
                 raise
             self.reset(exc)  # the replica may be half-changed: reload it from the store
             raise MalformedUpdate(f"the update could not be integrated: {exc}") from None
-        await self._store_and_fan_out(update, frame or protocol.sync_update(update), origin)
+        await self._store_and_fan_out(update, frame or protocol.sync_update(update), origin, author)
         return True
 
-    def edit(self, origin: str, change: Callable[[], None], *, growth: int = 0) -> asyncio.Future | None:
+    def edit(
+        self, origin: str, change: Callable[[], None], *, growth: int = 0, author: Author = SERVER
+    ) -> asyncio.Future | None:
         """A server-side local client's edit (a Spark stream, its Reject): `change` edits `self.doc` in one or
         more transactions, at once; the edit is then stored and fanned out like an accepted update. Returns a
         future resolved once it is stored (None when nothing changed). `growth`: how many bytes the edit may add,
-        checked against COLLAB_MAX_DOC_BYTES before anything changes."""
+        checked against COLLAB_MAX_DOC_BYTES before anything changes; `author` as for `accept`."""
         if self.closed_reason is not None:
             raise RoomClosed(self.closed_reason)
         self._check_size(growth)
@@ -176,14 +180,14 @@ class Room:
         if not collected:
             return None
         update = collected[0] if len(collected) == 1 else merge_updates(*collected)
-        return self._store_and_fan_out(update, protocol.sync_update(update), origin)
+        return self._store_and_fan_out(update, protocol.sync_update(update), origin, author)
 
-    def _store_and_fan_out(self, update: bytes, frame: bytes, origin: str) -> asyncio.Future:
+    def _store_and_fan_out(self, update: bytes, frame: bytes, origin: str, author: Author) -> asyncio.Future:
         self.size_estimate += len(update)
         self._size_measured = False
         msg_id = self.peers.own_msg_id()
         fan_out = partial(self._fan_out_stored, update, frame, origin, msg_id)
-        return writer.submit(self.file_id, update, then=fan_out, on_failure=self.reset)
+        return writer.submit(self.file_id, update, then=fan_out, on_failure=self.reset, author=author)
 
     def _check_size(self, incoming: int) -> None:
         """Raises DocumentTooLarge."""

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from pycrdt import Doc
 
+from workspace.collab.attribution import SERVER, Author, record_folded_contributions
 from workspace.collab.models import DocState, DocUpdate, ServerClientId
 from workspace.collab.ydoc import compacted_update, doc_from_updates, doc_text
 
@@ -52,9 +53,12 @@ def load_text(file_id: int) -> str:
     return str(doc_text(load_doc(file_id)))
 
 
-def append_update(file_id: int, update: bytes) -> int:
-    """Store one update; returns its id. Callers fan out only after this returns."""
-    return DocUpdate.objects.create(file_id=file_id, data=update).id
+def append_update(file_id: int, update: bytes, author: Author = SERVER) -> int:
+    """Store one update written for `author`; returns its id. Callers fan out only after this returns."""
+    author_id, kind, model, ref = author.row()
+    return DocUpdate.objects.create(
+        file_id=file_id, data=update, author_id=author_id, origin_kind=kind, origin_model=model, origin_ref=ref
+    ).id
 
 
 def pending_update_count(file_id: int) -> int:
@@ -86,13 +90,14 @@ def compact(file_id: int) -> int:
         # A plain-text cache for search; PostgreSQL text cannot hold NUL, which anyone can type.
         state.text = str(doc_text(doc)).replace("\x00", "\ufffd")
         state.save()
+        record_folded_contributions(file_id, state.last_update_id)  # who wrote them outlives the rows
         DocUpdate.objects.filter(file_id=file_id, id__lte=state.last_update_id).delete()
     logger.info("compacted file %s: folded %d updates", file_id, len(rows))
     return len(rows)
 
 
-def replace_text(file_id: int, content: str) -> bytes:
-    """Replace the whole text of a file server-side as one CRDT update; returns the update."""
+def replace_text(file_id: int, content: str, author: Author = SERVER) -> bytes:
+    """Replace the whole text of a file server-side as one CRDT update (stored for `author`); returns it."""
     doc = load_doc(file_id)
     text = doc_text(doc)
     before = doc.get_state()
@@ -101,7 +106,7 @@ def replace_text(file_id: int, content: str) -> bytes:
             del text[0 : len(text)]
         text.insert(0, content)
     update = doc.get_update(before)
-    append_update(file_id, update)
+    append_update(file_id, update, author)
     return update
 
 

@@ -43,6 +43,7 @@ from django.db import IntegrityError, OperationalError, connection, connections,
 from django.utils import timezone
 from psycopg import pq
 
+from workspace.collab.attribution import AUTHOR_COLUMNS, SERVER, Author
 from workspace.collab.models import DocUpdate
 from workspace.futures import settle
 
@@ -57,7 +58,7 @@ PREPARED_UP_TO = 4
 Then = Callable[[], Callable[[], None] | None]
 # What runs when an update could not be stored (before its waiter resumes).
 OnFailure = Callable[[BaseException], None]
-Pending = tuple[int, bytes, asyncio.Future, Then | None, OnFailure | None]
+Pending = tuple[int, bytes, asyncio.Future, Then | None, OnFailure | None, Author]
 
 
 class StoreFailed(Exception):
@@ -94,12 +95,15 @@ def _by_file(batch: list[Pending]) -> list[list[Pending]]:
     return list(groups.values())
 
 
-def _write_batch_sync(items: list[tuple[int, bytes]]) -> None:
+_COLUMNS = ", ".join(("file_id", "data", "created_at", *AUTHOR_COLUMNS))
+
+
+def _write_batch_sync(items: list[tuple[int, bytes, Author]]) -> None:
     # Plain SQL: model instances and the ORM's insert compiler cost more CPU than the write itself.
-    sql = f"INSERT INTO {DocUpdate._meta.db_table} (file_id, data, created_at) VALUES (%s, %s, %s)"
+    sql = f"INSERT INTO {DocUpdate._meta.db_table} ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)"
     created_at = connection.ops.adapt_datetimefield_value(timezone.now())
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.executemany(sql, [(file_id, data, created_at) for file_id, data in items])
+        cursor.executemany(sql, [(file_id, data, created_at, *author.row()) for file_id, data, author in items])
 
 
 def _on_postgresql() -> bool:
@@ -109,7 +113,7 @@ def _on_postgresql() -> bool:
 
 
 def _run_failures(batch: list[Pending], error: BaseException) -> None:
-    for file_id, _, future, _, on_failure in batch:
+    for file_id, _, future, _, on_failure, _ in batch:
         failure = as_store_error(error, file_id)
         if on_failure is not None:
             try:
@@ -150,14 +154,24 @@ class UpdateWriter:
         self._isolated: deque[list[Pending]] = deque()
 
     async def persist(
-        self, file_id: int, update: bytes, then: Then | None = None, on_failure: OnFailure | None = None
+        self,
+        file_id: int,
+        update: bytes,
+        then: Then | None = None,
+        on_failure: OnFailure | None = None,
+        author: Author = SERVER,
     ) -> None:
         """Returns once the update is stored; raises StoreFailed (FileGone for a deleted file) if it was not.
         See `submit`."""
-        await self.submit(file_id, update, then, on_failure)
+        await self.submit(file_id, update, then, on_failure, author)
 
     def submit(
-        self, file_id: int, update: bytes, then: Then | None = None, on_failure: OnFailure | None = None
+        self,
+        file_id: int,
+        update: bytes,
+        then: Then | None = None,
+        on_failure: OnFailure | None = None,
+        author: Author = SERVER,
     ) -> asyncio.Future:
         """Queue an update now; the future resolves once it is stored (StoreFailed / FileGone if it was not).
 
@@ -165,13 +179,13 @@ class UpdateWriter:
         and even when nobody awaits the future: the fan-out of a batch happens in the event-loop step that
         learns of its commit. What `then` returns (e.g. a room's flush of its queued frames) runs after every
         `then` of the batch, once however often returned. `on_failure` runs instead when the update could not
-        be stored, in the same way."""
+        be stored, in the same way. `author`: whom it was written for, stored in the same row."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a new event loop (tests): start over on it
             self.close_sync()
             self._loop, self._task, self._queue, self._isolated = loop, None, deque(), deque()
         future: asyncio.Future = loop.create_future()
-        self._queue.append((file_id, update, future, then, on_failure))
+        self._queue.append((file_id, update, future, then, on_failure, author))
         self._start()
         return future
 
@@ -214,7 +228,7 @@ class UpdateWriter:
                 # call, and closing the last connection of a WAL database checkpoints it (a third of the
                 # embedded server's samples in py-spy under bench/collab.py). The thread's connection stays
                 # open between batches; SQLite connections do not go stale.
-                await sync_to_async(_write_batch_sync, thread_sensitive=True)([(p[0], p[1]) for p in batch])
+                await sync_to_async(_write_batch_sync, thread_sensitive=True)([(p[0], p[1], p[5]) for p in batch])
             except Exception as exc:  # noqa: BLE001 - every waiter must learn about the failure
                 self._finish(batch, exc)
             else:
@@ -257,7 +271,7 @@ class UpdateWriter:
             try:
                 await conn.execute(f"SET synchronous_commit = {settings.COLLAB_PG_SYNCHRONOUS_COMMIT}")
                 for rows in range(1, PREPARED_UP_TO + 1):
-                    types = ", ".join(["bigint", "bytea"] * rows)
+                    types = ", ".join(["bigint", "bytea", "integer", "text", "text", "text"] * rows)
                     await conn.execute(f"PREPARE {_statement_name(rows)} ({types}) AS {_insert_sql(rows)}")
             except BaseException:
                 conn.pgconn.finish()
@@ -287,8 +301,8 @@ class _PostgresBatch:
 
     def start(self) -> None:
         rows = len(self.batch)
-        params = [value for file_id, data, *_ in self.batch for value in (str(file_id).encode(), data)]
-        formats = [0, 1] * rows  # file id as text, data as binary
+        params = [value for pending in self.batch for value in _row_params(pending)]
+        formats = [0, 1, 0, 0, 0, 0] * rows  # data as binary, the rest as text
         try:
             if rows <= PREPARED_UP_TO:
                 self._pgconn.send_query_prepared(_statement_name(rows).encode(), params, param_formats=formats)
@@ -346,9 +360,19 @@ class _PostgresBatch:
         self.writer._batch_done(self, error)
 
 
+def _row_params(pending: Pending) -> tuple[bytes | None, ...]:
+    author_id, kind, model, ref = pending[5].row()
+    author = None if author_id is None else str(author_id).encode()
+    return (str(pending[0]).encode(), pending[1], author, kind.encode(), model.encode(), ref.encode())
+
+
 def _insert_sql(rows: int) -> str:
-    values = ", ".join(f"(${2 * i + 1}, ${2 * i + 2}, now())" for i in range(rows))
-    return f"INSERT INTO {DocUpdate._meta.db_table} (file_id, data, created_at) VALUES {values}"
+    width = 6
+    values = ", ".join(
+        f"(${width * i + 1}, ${width * i + 2}, now(), {', '.join(f'${width * i + k}' for k in range(3, width + 1))})"
+        for i in range(rows)
+    )
+    return f"INSERT INTO {DocUpdate._meta.db_table} ({_COLUMNS}) VALUES {values}"
 
 
 def _statement_name(rows: int) -> str:

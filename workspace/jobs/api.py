@@ -1,4 +1,4 @@
-"""Deep-mode jobs over HTTP: create, list, detail (events + changeset), cancel, apply."""
+"""Deep-mode jobs over HTTP: create, list, detail (events + changeset), cancel, apply, apply and commit."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from workspace.jobs import apply, environment, events, resolve, services
 from workspace.jobs.models import Job
 from workspace.projects import guard
 from workspace.projects.models import Role
+from workspace.repos import working
+from workspace.repos.git import GitError
 
 router = Router(tags=["jobs"])
 PREFIX = ""
@@ -23,6 +25,10 @@ class JobIn(Schema):
 
 class ApplyIn(Schema):
     paths: list[str] | None = None
+
+
+class CommitJobIn(Schema):
+    message: str = ""
 
 
 def _call(func, *args, **kwargs):
@@ -136,3 +142,18 @@ def delete_secret(request, workspace_id: int, secret_name: str):
     if not environment.delete_secret(workspace_id, secret_name):
         raise HttpError(404, "no such secret")
     return {"secrets": environment.list_secrets(workspace_id)}
+
+
+@router.post("/jobs/{job_id}/commit", summary="Apply a job's changes (those not applied yet) and commit its files")
+def commit_job(request, job_id: int, payload: CommitJobIn):
+    """The job's files as they now are live, committed as the caller (the job's model, whose apply wrote them, is a
+    `Co-authored-by:` trailer); `message` defaults to the job's prompt. 400 without a git repository."""
+    job = _job(request, job_id, Role.EDITOR)
+    applied = _call(apply.apply_changeset, job, request.user.get_username(), None)
+    paths = [entry["path"] for entry in (job.result or {}).get("changeset") or []]
+    message = payload.message.strip() or f"Deep job #{job.id}: {job.prompt or job.kind}"
+    try:
+        committed = working.commit(request.user, job.workspace_id, message, paths)
+    except GitError as exc:
+        raise HttpError(400, str(exc)) from exc
+    return {"applied": applied, "commit": committed}

@@ -10,27 +10,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from workspace.collab import store
+from workspace.collab.attribution import DEEP, Author
 from workspace.collab.files import create_file_with_text
-from workspace.collab.publish import publish_update_sync
-from workspace.collab.ydoc import doc_text, is_empty_update
+from workspace.collab.merge import merge_into_file
 from workspace.jobs import events
-from workspace.jobs.merge import apply_to_text, merge3
 from workspace.jobs.models import Job, JobStatus
 from workspace.jobs.services import JobError
 from workspace.projects.models import FileNode
 from workspace.projects.services import FileTreeError, delete_file, notify_tree_changed, rename_file
-
-
-def merge_into_file(file_id: int, base: str, proposed: str, origin: str) -> list[dict]:
-    """Merge `proposed` into the live file; returns the conflicts (empty when clean)."""
-    doc = store.load_doc(file_id)
-    text = doc_text(doc)
-    ours = str(text)
-    merge = merge3(base, ours, proposed)
-    update = apply_to_text(doc, text, ours, merge)
-    if not is_empty_update(update):
-        publish_update_sync(file_id, update, origin)
-    return [conflict.as_dict() for conflict in merge.conflicts]
 
 
 def _conflict(message: str) -> dict:
@@ -51,6 +38,7 @@ def _apply_deletion(node: FileNode | None, entry: dict) -> dict:
 
 def _apply_entry(job: Job, entry: dict) -> dict:
     origin = f"job:{job.id}"
+    author = Author(job.user_id, DEEP, job.model, str(job.id))
     node = None
     if entry.get("status") == "deleted":
         found = FileNode.objects.filter(id=entry["file_id"], workspace_id=job.workspace_id, is_folder=False).first()
@@ -71,12 +59,12 @@ def _apply_entry(job: Job, entry: dict) -> dict:
             return {"status": "conflict", "conflicts": [], "message": f"{entry['path']} is now a folder"}
     if node is None:
         try:
-            node = create_file_with_text(job.workspace, entry["path"], entry["proposed"])
+            node = create_file_with_text(job.workspace, entry["path"], entry["proposed"], author=author)
         except FileTreeError as exc:
             return {"status": "conflict", "conflicts": [], "message": str(exc)}
         notify_tree_changed(job.workspace_id)
         return {"status": "applied", "conflicts": [], "file_id": node.id}
-    conflicts = merge_into_file(node.id, entry["base"], entry["proposed"], origin)
+    conflicts = merge_into_file(node.id, entry["base"], entry["proposed"], origin, author)
     return {"status": "conflict" if conflicts else "applied", "conflicts": conflicts, "file_id": node.id}
 
 

@@ -8,14 +8,16 @@ as one CRDT edit attributed to the job. When every conflict of the file is resol
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
 from workspace.collab import store
+from workspace.collab.attribution import DEEP, HUMAN, Author
+from workspace.collab.merge import Conflict, MergeResult, Replacement, apply_to_text, merge3
 from workspace.collab.publish import publish_update_sync
 from workspace.collab.ydoc import doc_text, is_empty_update
 from workspace.jobs import events
-from workspace.jobs.merge import Conflict, MergeResult, Replacement, apply_to_text, merge3
 from workspace.jobs.models import Job
 from workspace.jobs.services import JobError
 
@@ -91,7 +93,14 @@ def _replacement_lines(choice: str, conflict: Conflict, text: str | None, total_
     return chosen.splitlines(keepends=True)
 
 
-def _write(job: Job, entry: dict, stored: list[dict], index: int, choice: str, text: str | None) -> str:
+def _author(job: Job, choice: str, username: str) -> Author:
+    """The job's version is the job's writing; an edited merge is the resolving person's."""
+    if choice == "theirs":
+        return Author(job.user_id, DEEP, job.model, str(job.id))
+    return Author(get_user_model().objects.filter(username=username).values_list("id", flat=True).first(), HUMAN)
+
+
+def _write(job: Job, entry: dict, stored: list[dict], index: int, choice: str, text: str | None, username: str) -> str:
     """Replace the conflict's lines in the live file; returns what happened, for the log."""
     file_id = entry["apply"].get("file_id") or entry["file_id"]
     doc = store.load_doc(file_id)
@@ -108,7 +117,7 @@ def _write(job: Job, entry: dict, stored: list[dict], index: int, choice: str, t
     edit = MergeResult(text="", replacements=[Replacement(conflict.ours_start, conflict.ours_end, lines)])
     update = apply_to_text(doc, live, ours, edit)
     if not is_empty_update(update):
-        publish_update_sync(file_id, update, f"job:{job.id}")
+        publish_update_sync(file_id, update, f"job:{job.id}", _author(job, choice, username))
     return "took the job's version" if choice == "theirs" else "wrote the edited merge"
 
 
@@ -120,7 +129,7 @@ def resolve_conflict(job: Job, username: str, path: str, index: int, choice: str
         raise JobError(f"An edited merge needs its text (at most {MAX_EDIT} characters).")
     entry, stored = _claim(job.id, path, index)
     try:
-        what = _write(job, entry, stored, index, choice, text)
+        what = _write(job, entry, stored, index, choice, text, username)
     except StaleConflict as exc:
         _store(job.id, path, index, None, ours=exc.ours)
         events.broadcast(job.workspace_id, "job.applied", {"job_id": job.id, "files": [{"path": path}]})

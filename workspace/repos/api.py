@@ -1,5 +1,7 @@
 """Repositories over HTTP: start an import (archive upload or git clone), follow it, export a zip, download and
-preview stored files. Editors import; viewers follow imports, export and download."""
+preview stored files; the git work tree (changes, diff, commit, initialise, push / pull, branches). Editors
+import, commit, push, pull, create and switch branches; viewers follow imports, export, download, and see the
+changes, diffs and branches."""
 
 from __future__ import annotations
 
@@ -12,13 +14,15 @@ from ninja import Router, Schema
 from ninja.errors import HttpError
 from pydantic import ValidationError
 
+from tasks.git import enqueue as enqueue_git
 from tasks.repos import enqueue
+from workspace.broadcast import broadcast_to_workspace
 from workspace.projects import guard
 from workspace.projects.models import Role, Workspace
 from workspace.projects.services import FileTreeError
-from workspace.repos import blobs, events, export, importer
+from workspace.repos import blobs, branches, events, export, importer, sync, working
 from workspace.repos.git import GitError
-from workspace.repos.models import ImportJob
+from workspace.repos.models import GitOperation, ImportJob, Repository
 
 router = Router(tags=["repositories"])
 PREFIX = ""
@@ -201,3 +205,117 @@ def preview(request, file_id: int):
     response["Content-Disposition"] = content_disposition_header(False, node.name)
     response["Cache-Control"] = "private, no-cache"
     return response
+
+
+# --- git --------------------------------------------------------------------------------------------------------
+
+
+class InitIn(Schema):
+    remote_url: str = ""
+    branch: str = "main"
+
+
+class CommitIn(Schema):
+    message: str
+    paths: list[str] | None = None
+
+
+class BranchIn(Schema):
+    name: str
+
+
+def _changed(workspace_id: int) -> None:
+    """Every member's changes view refreshes (a commit, a switch, a new repository)."""
+    broadcast_to_workspace(workspace_id, "git.changed", {})
+
+
+@router.get("/workspaces/{workspace_id}/git", summary="The repository and the files changed since its last commit")
+def git_status(request, workspace_id: int):
+    """`{"initialised": false}` for a workspace without a repository; else its branch, HEAD commit, remote and
+    `changes`: [{path, status (added / modified / deleted), file_id}]."""
+    guard.api_role(request, workspace_id, Role.VIEWER)
+    if not Repository.objects.filter(workspace_id=workspace_id).exists():
+        return {"initialised": False, "changes": []}
+    return {"initialised": True, **_guard(working.status, workspace_id)}
+
+
+@router.get("/workspaces/{workspace_id}/git/diff", summary="A file's text at the last commit and live")
+def git_diff(request, workspace_id: int, path: str):
+    """{path, head (None: not in the last commit), live (None: deleted), binary}."""
+    guard.api_role(request, workspace_id, Role.VIEWER)
+    return _guard(working.diff, workspace_id, path)
+
+
+@router.post("/workspaces/{workspace_id}/git/init", summary="Initialise a git repository for the workspace")
+def git_init(request, workspace_id: int, payload: InitIn):
+    guard.api_role(request, workspace_id, Role.EDITOR)
+    result = _guard(
+        working.initialise, request.user, workspace_id, remote_url=payload.remote_url, branch=payload.branch
+    )
+    _changed(workspace_id)
+    return result
+
+
+@router.post("/workspaces/{workspace_id}/git/commit", summary="Commit the live text of the changed files")
+def git_commit(request, workspace_id: int, payload: CommitIn):
+    """All changed files, or those of `paths`; the author is the caller, every other person and model who wrote
+    to them since the last commit a `Co-authored-by:` trailer."""
+    guard.api_role(request, workspace_id, Role.EDITOR)
+    result = _guard(working.commit, request.user, workspace_id, payload.message, payload.paths)
+    _changed(workspace_id)
+    return result
+
+
+def _start_operation(request, workspace_id: int, kind: str) -> dict:
+    guard.api_role(request, workspace_id, Role.EDITOR)
+    operation = _guard(sync.start, request.user, workspace_id, kind, enqueue_git)
+    return sync.summary(operation)
+
+
+@router.post("/workspaces/{workspace_id}/git/push", summary="Push the current branch to the remote (a job)")
+def git_push(request, workspace_id: int):
+    """Queues the push; follow it at `GET /api/git-operations/{id}` or by the `git.progress` / `git.finished`
+    events."""
+    return _start_operation(request, workspace_id, "push")
+
+
+@router.post("/workspaces/{workspace_id}/git/pull", summary="Pull the remote's branch into the live files (a job)")
+def git_pull(request, workspace_id: int):
+    """Queues the pull: a three-way merge (last commit, remote, live) into the live documents while people edit;
+    conflicts keep the live text and are listed in the result."""
+    return _start_operation(request, workspace_id, "pull")
+
+
+@router.get("/git-operations/{operation_id}", summary="A push or pull: status, progress and result")
+def git_operation(request, operation_id: int):
+    operation = (
+        GitOperation.objects.filter(id=operation_id).select_related("user").first()
+        if 0 < operation_id <= guard.MAX_ID
+        else None
+    )
+    # Another workspace's operation answers exactly as a missing one.
+    if operation is None or guard.role_of(request.user, operation.workspace_id) is None:
+        raise HttpError(404, "git operation not found")
+    return sync.summary(operation)
+
+
+@router.get("/workspaces/{workspace_id}/git/branches", summary="Branches, the current one, and who is editing")
+def git_branches(request, workspace_id: int):
+    guard.api_role(request, workspace_id, Role.VIEWER)
+    return _guard(branches.list_branches, workspace_id)
+
+
+@router.post("/workspaces/{workspace_id}/git/branches", summary="Create a branch at the last commit")
+def git_create_branch(request, workspace_id: int, payload: BranchIn):
+    guard.api_role(request, workspace_id, Role.EDITOR)
+    return _guard(branches.create_branch, workspace_id, payload.name)
+
+
+@router.post("/workspaces/{workspace_id}/git/switch", summary="Switch the live files to another branch")
+def git_switch(request, workspace_id: int, payload: BranchIn):
+    """Replaces the live documents' text with the branch's, for everyone (one CRDT edit per file); refused while
+    files differ from the last commit."""
+    guard.api_role(request, workspace_id, Role.EDITOR)
+    result = _guard(branches.switch, request.user, workspace_id, payload.name)
+    _changed(workspace_id)
+    return result

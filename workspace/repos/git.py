@@ -234,15 +234,35 @@ class GitSession:
         on_tick: Callable[[str], None] | None = None,
         watch: tuple[Path, int] | None = None,
         hide: Iterable[tuple[str, str]] = (),
+        input: bytes | None = None,
+        env: dict[str, str] | None = None,
     ) -> str:
+        """See `run_bytes`; stdout decoded as UTF-8."""
+        return self.run_bytes(
+            args, cwd=cwd, timeout=timeout, on_tick=on_tick, watch=watch, hide=hide, input=input, env=env
+        ).decode("utf-8", "replace")
+
+    def run_bytes(
+        self,
+        args: list[str],
+        *,
+        cwd: Path | None = None,
+        timeout: float | None = None,
+        on_tick: Callable[[str], None] | None = None,
+        watch: tuple[Path, int] | None = None,
+        hide: Iterable[tuple[str, str]] = (),
+        input: bytes | None = None,
+        env: dict[str, str] | None = None,
+    ) -> bytes:
         """Run `git <args>`; its stdout. `on_tick(last progress line)` about every second; `watch`: (folder,
-        bytes) it may write at most. Failures raise GitError with git's last words, server paths hidden."""
+        bytes) it may write at most; `input`: what git reads on its stdin; `env`: more environment (an index
+        file, an author). Failures raise GitError with git's last words, server paths hidden."""
         timeout = settings.REPOS_GIT_TIMEOUT if timeout is None else timeout
         process = subprocess.Popen(
             ["git", *SAFE_CONFIG, *args],
             cwd=cwd,
-            env=self.env(),
-            stdin=subprocess.DEVNULL,
+            env={**self.env(), **(env or {})},
+            stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
@@ -253,6 +273,8 @@ class GitSession:
             threading.Thread(target=lambda: output.append(process.stdout.read()), daemon=True),
             threading.Thread(target=_read_progress, args=(process.stderr, errors), daemon=True),
         ]
+        if input is not None:
+            readers.append(threading.Thread(target=_write_input, args=(process.stdin, input), daemon=True))
         for reader in readers:
             reader.start()
         deadline = time.monotonic() + timeout
@@ -278,7 +300,7 @@ class GitSession:
             raise GitError(f"Refused: {refused}.")
         if process.returncode != 0:
             raise GitError(_describe_failure(args[0], process.returncode, errors, hide))
-        return b"".join(output).decode("utf-8", "replace")
+        return b"".join(output)
 
 
 @contextmanager
@@ -288,6 +310,18 @@ def session(protocol: str, *, deploy_key: str = "", known_hosts: Path | None = N
         yield git
     finally:
         git.close()
+
+
+def _write_input(stream, data: bytes) -> None:
+    try:
+        stream.write(data)
+    except OSError:  # git exited early: its exit status says why
+        pass
+    finally:
+        try:
+            stream.close()
+        except OSError:
+            pass
 
 
 def _read_progress(stream, lines: list[str]) -> None:

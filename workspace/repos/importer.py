@@ -412,6 +412,8 @@ def _import_clone(job: ImportJob, reporter: Reporter) -> None:
                 remote_url=remote.display,
                 branch=cloned.branch,
                 head_commit=cloned.head,
+                root=job.into,
+                synced_at=timezone.now(),
                 shallow=job.shallow,
                 deploy_key=job.deploy_key,
                 created_by_id=job.user_id,

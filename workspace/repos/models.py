@@ -83,17 +83,22 @@ class ImportJob(models.Model):
 
 
 class Repository(models.Model):
-    """The git repository a workspace was cloned from: a bare repository on the server (`path`).
+    """The git repository of a workspace (cloned, or initialised from the UI): a bare repository on the server
+    (`path`), without a work tree: the live documents are its work tree (see repos.working).
 
-    The later git features (changes view, commit, push / pull, branches) work on it; `head_commit` is the
-    commit whose tree was imported.
+    `head_commit` is the commit the live files were last in step with (imported, committed, pulled or
+    switched to; "" before a first commit); `synced_at` when the live files were last committed (or imported,
+    or switched): who wrote to files since then is whom a commit names as co-authors (a pull leaves it).
+    `root`: the workspace folder the repository's tree maps to ("" = all).
     """
 
     workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="repository")
-    remote_url = models.CharField(max_length=1000)
+    remote_url = models.CharField(max_length=1000, blank=True, default="")
     # The branch or tag cloned (the remote's default branch when none was named).
     branch = models.CharField(max_length=255)
-    head_commit = models.CharField(max_length=64)
+    head_commit = models.CharField(max_length=64, blank=True, default="")
+    root = models.CharField(max_length=512, blank=True, default="")
+    synced_at = models.DateTimeField(null=True, blank=True)
     shallow = models.BooleanField(default=True)
     # An SSH deploy key pasted by the owner: used through a temporary 0600 file, never shown back.
     deploy_key = models.TextField(blank=True, default="")
@@ -115,3 +120,30 @@ def repository_path(workspace_id: int) -> Path:
 
 def known_hosts_path(workspace_id: int) -> Path:
     return Path(settings.REPOS_DATA_DIR) / "known_hosts" / str(workspace_id)
+
+
+class GitOperationKind(models.TextChoices):
+    PUSH = "push", "Push"
+    PULL = "pull", "Pull"
+
+
+class GitOperation(models.Model):
+    """One push or pull of a workspace's repository, run by a Celery worker (`repos.git`), reporting through
+    this row and the workspace channel ("git.progress", "git.finished")."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="git_operations")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    kind = models.CharField(max_length=4, choices=GitOperationKind.choices)
+    status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
+    step = models.CharField(max_length=200, blank=True, default="queued")
+    progress = models.FloatField(default=0.0)
+    # Pull: {"commit", "files": [{path, status, conflicts}], "up_to_date"}; push: {"commit"}.
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True, default="")
+    attempts = models.IntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]

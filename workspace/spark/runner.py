@@ -28,6 +28,7 @@ from django.conf import settings
 from workspace.broadcast import abroadcast_to_workspace
 from workspace.bus import get_bus
 from workspace.collab import registry
+from workspace.collab.attribution import SPARK, Author
 from workspace.collab.room import RoomClosed
 from workspace.collab.ydoc import doc_text
 from workspace.llm import ProviderConfig, aresolve, describe_error
@@ -247,7 +248,8 @@ async def _run(job: SparkJob, path: str, language: str) -> None:
 
 
 async def _run_edit(job: SparkJob, path: str, language: str) -> None:
-    session = job.session = SparkSession(None, job.file_id, job.user_id)
+    model = job.config.model if job.config is not None else ""
+    session = job.session = SparkSession(None, job.file_id, job.user_id, model=model)
     session.stats = job.stats
     session.on_control = lambda action, message: _control_from_bus(job, action, message.get("hunks"))
     text = await session.open()
@@ -626,7 +628,7 @@ async def _settle(row: SparkRequest, action: str, hunks: list | None) -> dict:
         if not await _db(services.settle_thread)(row, Status.REJECTED):
             raise SparkError("this Spark request is already settled")
         try:
-            await undo.reject(row.file_id, origin, record)
+            await undo.reject(row.file_id, origin, record, author=_author(row))
         except RoomClosed as exc:
             await _db(services.update_request)(row.id, status=row.status, session_channel=row.session_channel)
             raise SparkError(f"this Spark edit could not be rejected now ({exc}); try again") from exc
@@ -645,6 +647,11 @@ async def _settle(row: SparkRequest, action: str, hunks: list | None) -> dict:
         return {"id": row.id, "status": row.status, "hunks": decisions}
     all_rejected = all(state == review.REJECTED for state in decisions.values())
     return await _settle_as(row, Status.REJECTED if all_rejected else Status.ACCEPTED)
+
+
+def _author(row: SparkRequest) -> Author:
+    """Whom a request's Reject is stored for: its user, through Spark and the request's model."""
+    return Author(row.user_id, SPARK, row.model, str(row.id))
 
 
 def _chosen_hunks(open_hunks: list[review.Hunk], indices: list | None) -> list[review.Hunk]:
@@ -674,7 +681,7 @@ async def _reject_hunks(row: SparkRequest, record: EditRecord, chosen: list[revi
 
     growth = sum(len(hunk.old.encode()) for hunk in chosen)
     try:
-        await undo.edit_file(row.file_id, f"spark:{row.id}", change, growth=growth)
+        await undo.edit_file(row.file_id, f"spark:{row.id}", change, growth=growth, author=_author(row))
     except RoomClosed as exc:
         raise SparkError(f"these hunks could not be rejected now ({exc}); try again") from exc
 

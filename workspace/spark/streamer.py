@@ -33,6 +33,7 @@ from pycrdt import Text
 
 from workspace.bus import get_bus
 from workspace.collab import registry
+from workspace.collab.attribution import SPARK, Author
 from workspace.collab.room import Room, RoomClosed
 from workspace.collab.ydoc import TEXT_NAME
 from workspace.projects.models import Role, role_at_least
@@ -150,10 +151,17 @@ class SparkSession:
     """One AI edit of one file; see the module docstring."""
 
     def __init__(
-        self, request_id: int, file_id: int, user_id: int | None = None, *, flush_interval_ms: float | None = None
+        self,
+        request_id: int,
+        file_id: int,
+        user_id: int | None = None,
+        *,
+        flush_interval_ms: float | None = None,
+        model: str = "",
     ) -> None:
         self.file_id = file_id
         self.user_id = user_id
+        self.model = model  # the model answering: with the user, whom the session's writes are stored for
         # The request's id names the session's writes (origin) and its control topic. A session may start (join the
         # room, have the model asked) before its request is recorded, and takes the id with `bind` before it writes.
         self.request_id: int | None = None
@@ -203,6 +211,11 @@ class SparkSession:
         self.request_id = request_id
         self.origin = f"spark:{request_id}"
         self.control_topic = control_topic(request_id)
+
+    @property
+    def author(self) -> Author:
+        """Whom the session's writes are stored for: the asking user, through Spark and its model."""
+        return Author(self.user_id, SPARK, self.model, str(self.request_id or ""))
 
     async def bind(self, request_id: int) -> None:
         """The request is recorded: the session takes its id (and listens on its control topic)."""
@@ -378,7 +391,7 @@ class SparkSession:
         """Write a piece into the room's document (one transaction of this session's origin); the future of its
         store and fan-out."""
         room = self._room()
-        stored = room.edit(self.origin, lambda: self._insert(piece), growth=len(piece.encode()))
+        stored = room.edit(self.origin, lambda: self._insert(piece), growth=len(piece.encode()), author=self.author)
         self.inserted += piece
         return stored
 

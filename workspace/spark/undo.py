@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pycrdt import Doc, StickyIndex, Text
 
 from workspace.collab import registry
+from workspace.collab.attribution import SERVER, Author
 from workspace.collab.ydoc import TEXT_NAME
 
 Range = list[int]  # [client, clock, length]
@@ -201,9 +202,12 @@ class _EditingClient:
         """Not bound to a user."""
 
 
-async def edit_file(file_id: int, origin: str, change: Callable[[Doc, Text], object], growth: int = 0) -> object:
+async def edit_file(
+    file_id: int, origin: str, change: Callable[[Doc, Text], object], growth: int = 0, *, author: Author = SERVER
+) -> object:
     """Run `change(doc, text)` on this process's replica of the file (loaded for the occasion if needed) as one
-    edit of `origin`; returns once it is stored and fanned out. Raises RoomClosed, DocumentTooLarge."""
+    edit of `origin`, stored for `author`; returns once it is stored and fanned out. Raises RoomClosed,
+    DocumentTooLarge."""
     client = _EditingClient(origin)
     room = await registry.acquire(file_id, client)
     result: list[object] = []
@@ -215,7 +219,7 @@ async def edit_file(file_id: int, origin: str, change: Callable[[Doc, Text], obj
             with doc.transaction(origin=origin):
                 result.append(change(doc, text))
 
-        stored = room.edit(origin, run, growth=growth)
+        stored = room.edit(origin, run, growth=growth, author=author)
         if stored is not None:
             await stored
     finally:
@@ -224,11 +228,12 @@ async def edit_file(file_id: int, origin: str, change: Callable[[Doc, Text], obj
     return result[0] if result else None
 
 
-async def reject(file_id: int, origin: str, record: EditRecord) -> None:
+async def reject(file_id: int, origin: str, record: EditRecord, *, author: Author = SERVER) -> None:
     """Remove every AI character of the record's thread and put back what its first request replaced."""
     await edit_file(
         file_id,
         origin,
         lambda doc, text: delete_and_put_back(doc, text, record.items, record.restore, record.at),
         growth=len(record.restore.encode()),
+        author=author,
     )

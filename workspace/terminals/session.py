@@ -284,7 +284,9 @@ class Terminal:
     async def _write_back(self, payload: bytes) -> None:
         files, skipped = sync.read_changes(payload)
         origin = f"terminal:{self.id}:{self.runner}"
-        outcome = await database_sync_to_async(sync.write_back)(self.workspace_id, files, dict(self.known), origin)
+        outcome = await database_sync_to_async(sync.write_back)(
+            self.workspace_id, files, dict(self.known), origin, self.runner
+        )
         self.known.update(outcome.texts)
         if outcome.written or outcome.created or skipped or outcome.skipped:
             self.hub.broadcast(

@@ -16,10 +16,12 @@ import tarfile
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 
 from workspace.collab import store
+from workspace.collab.attribution import HUMAN, Author
 from workspace.collab.files import create_file_with_text
-from workspace.jobs.apply import merge_into_file
+from workspace.collab.merge import merge_into_file
 from workspace.jobs.snapshot import split_unusable, take_snapshot
 from workspace.projects.models import FileNode, Workspace
 from workspace.projects.services import FileTreeError, normalise_path, notify_tree_changed
@@ -78,10 +80,14 @@ def read_changes(payload: bytes) -> tuple[dict[str, bytes], list[str]]:
     return files, skipped
 
 
-def write_back(workspace_id: int, files: dict[str, bytes], known: dict[str, str], origin: str) -> WriteBack:
-    """Merge what the sandbox wrote into the live documents. `known`: path -> the text the sandbox held before
-    (the merge's base); the outcome's `texts` are what it holds now."""
+def write_back(
+    workspace_id: int, files: dict[str, bytes], known: dict[str, str], origin: str, username: str
+) -> WriteBack:
+    """Merge what the sandbox wrote into the live documents, as edits of `username` (who ran the command).
+    `known`: path -> the text the sandbox held before (the merge's base); the outcome's `texts` are what it holds
+    now."""
     outcome = WriteBack()
+    author = Author(get_user_model().objects.filter(username=username).values_list("id", flat=True).first(), HUMAN)
     workspace = Workspace.objects.get(id=workspace_id)
     for path, data in sorted(files.items()):
         try:
@@ -95,14 +101,14 @@ def write_back(workspace_id: int, files: dict[str, bytes], known: dict[str, str]
             continue
         if node is None:
             try:
-                create_file_with_text(workspace, path, text)
+                create_file_with_text(workspace, path, text, author=author)
             except FileTreeError as exc:
                 outcome.skipped.append(f"{path}: {exc}")
                 continue
             outcome.created.append(path)
         else:
             base = known.get(path)
-            merge_into_file(node.id, store.load_text(node.id) if base is None else base, text, origin)
+            merge_into_file(node.id, store.load_text(node.id) if base is None else base, text, origin, author)
             outcome.written.append(path)
         outcome.texts[path] = text
     if outcome.created:

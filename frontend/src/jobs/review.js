@@ -1,5 +1,6 @@
 // Review a job's changeset per file in Monaco's diff editor, apply a file or all, and show conflicts.
 
+import { api } from '../editor/http.js';
 import { h } from './dom.js';
 
 const APPLY_LABEL = { applied: 'applied', conflict: 'conflicts', applying: 'applying…' };
@@ -34,6 +35,9 @@ export class ReviewOverlay {
         h('strong', {}, `Job #${job.id}`),
         h('span', { class: 'grow' }, job.prompt || job.kind),
         this.applyAllButton,
+        this.app.canEdit
+          ? h('button', { type: 'button', testid: 'jobs-commit', onclick: () => this.commit() }, 'Apply & commit')
+          : null,
         h('button', { type: 'button', testid: 'jobs-review-close', onclick: () => this.close() }, 'Close'),
       ),
       h(
@@ -217,6 +221,19 @@ export class ReviewOverlay {
       this.app.toast(`Could not resolve: ${error.message}`, 'error');
     }
     await this.refresh();
+  }
+
+  /** Apply what is not applied yet and commit the job's files to the workspace's git repository. */
+  async commit() {
+    const message = window.prompt('Commit message', `Deep job #${this.job.id}: ${this.job.prompt || this.job.kind}`);
+    if (message === null) return;
+    try {
+      const done = await api('POST', `/api/jobs/${this.job.id}/commit`, { message });
+      this.app.toast(`Committed ${done.commit.files.length} file(s) as ${done.commit.commit.slice(0, 10)}`, 'success');
+      await this.refresh();
+    } catch (error) {
+      this.app.toast(`Commit failed: ${error.message}`, 'error', 8000);
+    }
   }
 
   async apply(paths) {

@@ -1,6 +1,8 @@
-"""Line-based three-way merge (diff3) and its application to a live Y.Text as minimal CRDT edits.
+"""Line-based three-way merge (diff3) and its application to a live Y.Text as minimal CRDT edits: the one text
+merge of every server-side writer that brings another version into a live document (Deep's apply, a git pull).
 
-base = the text the job started from, ours = the live document now, theirs = the job's version.
+base = the text the other version started from (the file when the job started, the last commit), ours = the
+live document now, theirs = the other version (the job's, the remote's).
 Changes made only on one side are taken; identical changes on both sides are taken once; different
 changes to the same (or adjacent) lines are a conflict: the live text keeps ours there and the
 conflict is reported with all three versions, so nothing is silently dropped.
@@ -12,6 +14,11 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
 from pycrdt import Doc, Text
+
+from workspace.collab import store
+from workspace.collab.attribution import SERVER, Author
+from workspace.collab.publish import publish_update_sync
+from workspace.collab.ydoc import doc_text, is_empty_update
 
 
 @dataclass(frozen=True)
@@ -178,3 +185,16 @@ def _common_suffix(a: str, b: str) -> int:
     while index < limit and a[-1 - index] == b[-1 - index]:
         index += 1
     return index
+
+
+def merge_into_file(file_id: int, base: str, proposed: str, origin: str, author: Author = SERVER) -> list[dict]:
+    """Merge `proposed` into the live file as one CRDT edit stored for `author` and fanned out to every client;
+    returns the conflicts (empty when clean), where the live text was kept (sync code)."""
+    doc = store.load_doc(file_id)
+    text = doc_text(doc)
+    ours = str(text)
+    merge = merge3(base, ours, proposed)
+    update = apply_to_text(doc, text, ours, merge)
+    if not is_empty_update(update):
+        publish_update_sync(file_id, update, origin, author)
+    return [conflict.as_dict() for conflict in merge.conflicts]
