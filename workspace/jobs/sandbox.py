@@ -226,7 +226,7 @@ def _search_path() -> str:
     return ":".join([f"{sys.prefix}/bin", "/usr/local/bin", "/usr/bin", "/bin"])
 
 
-def _child_env(home: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+def child_env(home: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The command's whole environment: ours, then the project's variables (`extra`) over it, but HOME/PWD/TMPDIR."""
     env = {
         "PATH": _search_path(),
@@ -358,7 +358,7 @@ def _run_rlimit(
     proc = subprocess.Popen(
         [*prefix, "/bin/sh", "-c", command],
         cwd=str(workdir),
-        env=_child_env(str(workdir), env),
+        env=child_env(str(workdir), env),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -407,7 +407,7 @@ def _run_bwrap(
         proc = subprocess.Popen(
             bwrap_argv(bwrap, os.geteuid() == 0, launcher, config),
             cwd="/",
-            env=_child_env(SANDBOX_MOUNT, env),
+            env=child_env(SANDBOX_MOUNT, env),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

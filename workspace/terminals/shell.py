@@ -84,7 +84,7 @@ def start_shell(cols: int, rows: int) -> ShellProcess:
         process = subprocess.Popen(
             sandbox.bwrap_argv(bwrap, os.geteuid() == 0, launcher, config),
             cwd="/",
-            env={},
+            env=sandbox.child_env(sandbox.SANDBOX_MOUNT),  # exactly the jobs' environment, nothing of ours
             stdin=slave,
             stdout=slave,
             stderr=slave,
