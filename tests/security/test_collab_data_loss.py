@@ -124,7 +124,7 @@ def typed(room: Room, words: str) -> bytes:
 class FailingWriter:
     """Stands in for the update writer: refuses to store, as a database that lost the row would."""
 
-    def submit(self, file_id, update, then=None, on_failure=None) -> asyncio.Future:
+    def submit(self, file_id, update, then=None, on_failure=None, author=None) -> asyncio.Future:
         error = StoreFailed(f"file {file_id}: the update could not be stored")
         on_failure(error)
         failed = asyncio.get_running_loop().create_future()
