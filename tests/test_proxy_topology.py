@@ -224,7 +224,7 @@ def proxy_in_front_of(ports: list[int], runtime_dir: Path) -> Iterator[str]:
 
 def answered_by(base: str, path: str, headers: dict[str, str] | None = None) -> int | None:
     try:
-        with urllib.request.urlopen(urllib.request.Request(base + path, headers=headers or {}), timeout=5) as reply:
+        with urllib.request.urlopen(urllib.request.Request(base + path, headers=headers or {}), timeout=15) as reply:
             return int(reply.read())
     except OSError:
         return None
