@@ -31,6 +31,7 @@ LAYERS: dict[str, int] = {
     "workspace.history": 3,
     "workspace.teams": 3,
     "workspace.repos": 3,
+    "workspace.timeline": 4,
 }
 EDGE_MODULES = frozenset(
     {"api", "views", "consumers", "handlers", "builtin_handlers", "urls", "routing", "asgi", "apps", "admin"}

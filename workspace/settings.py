@@ -134,7 +134,14 @@ INSTALLED_APPS = [
 # Feature apps are appended here so each stays self-contained.
 INSTALLED_APPS += [
     app
-    for app in ("workspace.spark", "workspace.jobs", "workspace.history", "workspace.teams", "workspace.repos")
+    for app in (
+        "workspace.spark",
+        "workspace.jobs",
+        "workspace.history",
+        "workspace.teams",
+        "workspace.repos",
+        "workspace.timeline",
+    )
     if (BASE_DIR / app.replace(".", "/") / "apps.py").exists()
 ]
 
