@@ -10,3 +10,4 @@ import jobs from '../jobs/index.js'; plugins.push(jobs);
 import teams from '../teams/index.js'; plugins.push(teams);
 import repos from '../repos/index.js'; plugins.push(repos);
 import git from '../git/index.js'; plugins.push(git);
+import blame from '../blame/index.js'; plugins.push(blame);
