@@ -1,6 +1,6 @@
 """The blame gutter in real browsers: Alice and Bob type, a server-side Spark-style writer inserts a function
 (stored for its request), Bob edits one of its lines; in a third browser the gutter and summary show the three
-authors, the model's untouched line as AI-written, unreviewed."""
+authors, the model's untouched line as AI-written, unreviewed; the workspace dashboard shows the shares."""
 
 from __future__ import annotations
 
@@ -89,6 +89,11 @@ def test_the_gutter_in_a_third_browser_shows_two_people_and_the_model(pairing, l
         summary = carol.inner_text('[data-testid="blame-summary"]')
         assert "AI-written, unreviewed: 1" in summary
         assert not carol.is_visible('[data-testid="blame-review"]')  # a viewer reads, editors review
+
+        carol.goto(f"{live_server_url}/history/w/{workspace.id}/")
+        carol.wait_for_selector('[data-testid="authorship-total"]')
+        total = carol.inner_text('[data-testid="authorship-total"]')
+        assert "Spark · fast-model 25%" in total and "unreviewed 1" in total
     except Exception:
         for name, page in pages.items():
             screenshot(page, f"blame-failure-{name}")

@@ -63,7 +63,9 @@ export default {
       blame.lines.forEach((index, line) => {
         if (index < 0) return;
         const author = blame.authors[index];
-        counts.set(index, (counts.get(index) || 0) + 1);
+        // One entry per person or model (an author's edits of different minutes are separate origins).
+        const key = `${author.kind}|${author.user_id ?? ''}|${author.name}`;
+        counts.set(key, { author, lines: (counts.get(key)?.lines || 0) + 1 });
         const unreviewed = blame.unreviewed[line];
         const range = new app.monaco.Range(line + 1, 1, line + 1, 1);
         items.push({
@@ -85,12 +87,12 @@ export default {
       const colours = blame.authors.map((a, i) => `.blame-author-${i} { --blame-color: ${colorOf(a)}; }`).join('\n');
       summary.replaceChildren(
         h('style', {}, colours),
-        ...[...counts.entries()].map(([index, lines]) =>
+        ...[...counts.values()].map(({ author, lines }) =>
           h(
             'div',
             { className: 'blame-share', testid: 'blame-author' },
-            h('i', { style: `background: ${colorOf(blame.authors[index])}` }),
-            `${blame.authors[index].name}: ${lines} line${lines === 1 ? '' : 's'}`,
+            h('i', { style: `background: ${colorOf(author)}` }),
+            `${author.name}: ${lines} line${lines === 1 ? '' : 's'}`,
           ),
         ),
         h('div', { testid: 'blame-unreviewed-count' }, `AI-written, unreviewed: ${blame.unreviewed.filter(Boolean).length}`),
