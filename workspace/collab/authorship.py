@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from array import array
 from dataclasses import dataclass
+from itertools import groupby
 
 from pycrdt import Doc, TextEvent
 
@@ -52,21 +53,14 @@ class Credits:
     text: str
     origins: list[Origin]
     per_byte: array
+    # The stored runs, when no update changed them since (computing them walks every byte).
+    stored_runs: list[tuple[int, int]] | None = None
 
     def runs(self) -> list[tuple[int, int]]:
         """(length in bytes, origin index) runs, adjacent equal origins merged."""
-        runs: list[tuple[int, int]] = []
-        start = 0
-        values = self.per_byte
-        size = len(values)
-        while start < size:
-            origin = values[start]
-            end = start + 1
-            while end < size and values[end] == origin:
-                end += 1
-            runs.append((end - start, origin))
-            start = end
-        return runs
+        if self.stored_runs is not None:
+            return self.stored_runs
+        return [(sum(1 for _ in same), origin) for origin, same in groupby(self.per_byte)]
 
     def origin_of_characters(self) -> list[Origin]:
         """The origin of every character of the text (what a test compares with who typed it)."""
@@ -112,18 +106,19 @@ class _Replay:
                 del self.per_byte[position : position + op["delete"]]
 
 
-def _stored(file_id: int, snapshot_text: str, snapshot_up_to: int) -> tuple[list[Origin], array]:
-    """The stored credits of the snapshot's text (all UNKNOWN when there are none for this snapshot)."""
+def _stored(file_id: int, snapshot_text: str, snapshot_up_to: int) -> tuple[list[Origin], array, list | None]:
+    """The stored credits of the snapshot's text (all UNKNOWN when there are none for this snapshot), per byte
+    and as the stored runs."""
     row = DocAuthorship.objects.filter(file_id=file_id).values_list("up_to_update_id", "origins", "runs").first()
     size = len(snapshot_text.encode("utf-8"))
     if row is None or row[0] != snapshot_up_to or sum(row[2][0::2]) != size:
-        return [UNKNOWN], array("l", [0]) * size
+        return [UNKNOWN], array("l", [0]) * size, None
     origins = [Origin(*values) for values in row[1]]
     per_byte = array("l")
     runs = row[2]
     for start in range(0, len(runs), 2):
         per_byte.extend(array("l", [runs[start + 1]]) * runs[start])
-    return origins, per_byte
+    return origins, per_byte, list(zip(runs[0::2], runs[1::2], strict=True))
 
 
 def _rows(file_id: int, after_id: int, up_to_id: int | None = None):
@@ -137,13 +132,14 @@ def _rows(file_id: int, after_id: int, up_to_id: int | None = None):
 
 def _replay(file_id: int, snapshot: bytes, snapshot_up_to: int, up_to_id: int | None) -> tuple[Credits, int]:
     doc = doc_from_updates([snapshot])
-    origins, per_byte = _stored(file_id, str(doc_text(doc)), snapshot_up_to)
+    origins, per_byte, runs = _stored(file_id, str(doc_text(doc)), snapshot_up_to)
     replay = _Replay(doc, origins, per_byte)
     last_id = snapshot_up_to
     for update_id, data, author_id, kind, model, ref, created_at in _rows(file_id, snapshot_up_to, up_to_id):
         replay.apply(bytes(data), Origin(author_id, kind, model, ref, created_at.timestamp()))
         last_id = update_id
-    return Credits(str(doc_text(doc)), replay.origins, replay.per_byte), last_id
+    stored_runs = runs if last_id == snapshot_up_to else None
+    return Credits(str(doc_text(doc)), replay.origins, replay.per_byte, stored_runs), last_id
 
 
 def fold(file_id: int, previous_snapshot: bytes, previous_up_to: int, up_to_id: int) -> None:
