@@ -132,3 +132,24 @@ def test_a_person_editing_an_ai_line_takes_it_over(workspace_with_file, user):
     assert authors_of_lines(node)[0] == ("Spark · m", True)
     type_as(node.id, Author(user.id, HUMAN), lambda text: text.insert(len("value = compute()"), "  # ok"))
     assert authors_of_lines(node)[0] == ("alice", False)
+
+
+def test_a_client_reusing_another_persons_yjs_client_id_is_credited_only_with_what_it_sent(workspace_with_file, user):
+    _, node = workspace_with_file
+    mallory = make_user("mallory")
+    alice_replica = Doc(client_id=4242)
+    for update in store.load_updates(node.id)[0]:
+        alice_replica.apply_update(update)
+    text = alice_replica.get(TEXT_NAME, type=Text)
+    before = alice_replica.get_state()
+    text.insert(0, "# alice\n")
+    store.append_update(node.id, alice_replica.get_update(before), Author(user.id, HUMAN))
+    # Mallory's replica claims Alice's Yjs client id; the server stores her update for her connection's user.
+    mallory_replica = Doc(client_id=4242)
+    for update in store.load_updates(node.id)[0]:
+        mallory_replica.apply_update(update)
+    text = mallory_replica.get(TEXT_NAME, type=Text)
+    before = mallory_replica.get_state()
+    text.insert(len(text), "# mallory\n")
+    store.append_update(node.id, mallory_replica.get_update(before), Author(mallory.id, HUMAN))
+    assert [name for name, _ in authors_of_lines(node)] == ["alice", "Sparkroom", "mallory", ""]
