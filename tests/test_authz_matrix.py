@@ -101,6 +101,11 @@ HTTP_MATRIX: dict[str, Http] = {
     "GET /api/workspaces/{workspace_id}/git/branches": Http(Role.VIEWER, ok=(200, 400)),
     "POST /api/workspaces/{workspace_id}/git/branches": Http(Role.EDITOR, {"name": "b"}, ok=(200, 400)),
     "POST /api/workspaces/{workspace_id}/git/switch": Http(Role.EDITOR, {"name": "b"}, ok=(200, 400)),
+    # timeline: blame and authorship (viewers read, editors mark AI-written lines reviewed)
+    "GET /api/files/{file_id}/blame": Http(Role.VIEWER),
+    "POST /api/files/{file_id}/blame/review": Http(Role.EDITOR, {}),
+    "GET /api/files/{file_id}/authorship": Http(Role.VIEWER),
+    "GET /api/workspaces/{workspace_id}/authorship": Http(Role.VIEWER),
     # spark
     "GET /api/spark/providers": Http(LOGIN),
     "GET /api/spark/requests": Http(Role.VIEWER, query=("workspace_id",)),

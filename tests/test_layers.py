@@ -33,6 +33,7 @@ LAYERS: dict[str, int] = {
     "workspace.teams": 3,
     "workspace.repos": 3,
     "workspace.terminals": 4,
+    "workspace.timeline": 4,
 }
 EDGE_MODULES = frozenset(
     {"api", "views", "consumers", "handlers", "builtin_handlers", "urls", "routing", "asgi", "apps", "admin"}

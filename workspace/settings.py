@@ -141,6 +141,7 @@ INSTALLED_APPS += [
         "workspace.teams",
         "workspace.repos",
         "workspace.terminals",
+        "workspace.timeline",
     )
     if (BASE_DIR / app.replace(".", "/") / "apps.py").exists()
 ]

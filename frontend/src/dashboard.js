@@ -1,6 +1,7 @@
 // The task history dashboard (/history/ and /history/w/<id>/): filters, table, pager, charts, live updates.
 
 import { completionsTable, histogramChart, latencyTable, rateChart, stackedDaysChart } from './dashboard/charts.js';
+import { renderAuthorship } from './dashboard/authorship.js';
 import { connectLive } from './dashboard/live.js';
 import { renderPager, renderRows } from './dashboard/table.js';
 
@@ -108,9 +109,20 @@ form.addEventListener('submit', (event) => {
   loadCharts();
 });
 
+async function loadAuthorship() {
+  const root = document.querySelector('[data-testid="history-authorship"]');
+  if (!root || config.scope !== 'workspace') return;
+  try {
+    renderAuthorship(root, await getJson(`/api/workspaces/${config.workspaces[0].id}/authorship`));
+  } catch (error) {
+    root.textContent = `Authorship unavailable: ${error.message}`;
+  }
+}
+
 restoreFilters();
 loadTable();
 loadCharts();
+loadAuthorship();
 connectLive(
   config.workspaces.map((w) => w.id),
   () => refreshSoon(),

@@ -55,3 +55,14 @@ class ServerClientId(models.Model):
     previous one even when someone types at that spot meanwhile (browsers' ids are random 32-bit numbers)."""
 
     id = models.BigAutoField(primary_key=True)
+
+
+class DocAuthorship(models.Model):
+    """Which origin inserted each character of a file's snapshot text (collab.authorship): runs of UTF-8 bytes."""
+
+    file = models.OneToOneField(FileNode, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    # The snapshot these credits describe (DocState.last_update_id when they were stored).
+    up_to_update_id = models.BigIntegerField(default=0)
+    # [author_id, kind, model, ref, epoch seconds] per origin; runs: flat [length, origin index, ...].
+    origins = models.JSONField(default=list)
+    runs = models.JSONField(default=list)

@@ -11,3 +11,4 @@ import teams from '../teams/index.js'; plugins.push(teams);
 import repos from '../repos/index.js'; plugins.push(repos);
 import terminal from '../terminal/index.js'; plugins.push(terminal);
 import git from '../git/index.js'; plugins.push(git);
+import blame from '../blame/index.js'; plugins.push(blame);
