@@ -260,7 +260,7 @@ def main() -> None:
     from django.core.management import call_command
     from django.test import Client
 
-    from tests.live import celery_worker, daphne_server
+    from tests.support.live import celery_worker, daphne_server
     from workspace.collab.files import create_file_with_text
     from workspace.projects.services import create_workspace
     from workspace.repos.models import ImportJob

@@ -182,7 +182,7 @@ def embedded(side: str, jobs: int, idle_seconds: float) -> dict[str, list[float]
     """One embedded web process on `side`'s transport: start latencies, result -> browser, idle CPU."""
     import psutil
 
-    from tests.embedded_server import at, embedded_server
+    from tests.support.embedded_server import at, embedded_server
 
     env = {"JOB_TESTS_COMMAND": "true", "DJANGO_SETTINGS_MODULE": "bench.bench_settings"}
     env["BENCH_CELERY_TRANSPORT"] = side
@@ -257,7 +257,7 @@ def run_production(args: argparse.Namespace) -> None:
     from django.core.management import call_command
     from django.test import Client
 
-    from tests.live import celery_worker, daphne_server
+    from tests.support.live import celery_worker, daphne_server
     from workspace.projects.models import Workspace
     from workspace.projects.services import create_workspace
 

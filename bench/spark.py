@@ -51,7 +51,7 @@ def token_list(count: int) -> list[str]:
 def serve_fake(port: int) -> None:
     """Child process: run the fake server; stdin commands {"tokens": n, "tps": r} / {"emitted": true} /
     {"arrivals": true} / {"completions": n, "tps": r, "ttft": s} (script n streamed FIM answers) / {"streams": true}."""
-    from tests.fake_openai import FakeModelServer, FakeResponse
+    from tests.support.fake_openai import FakeModelServer, FakeResponse
 
     server = FakeModelServer(model=MODEL, port=port).start()
     print("READY", flush=True)

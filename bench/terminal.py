@@ -206,7 +206,7 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=400)
     parser.add_argument("--megabytes", type=int, default=50)
     args = parser.parse_args()
-    from tests.embedded_server import embedded_server
+    from tests.support.embedded_server import embedded_server
 
     direct = measure_direct(args.keys, args.megabytes)
     with tempfile.TemporaryDirectory(prefix="bench-terminal-") as data_dir:

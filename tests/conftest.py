@@ -7,7 +7,7 @@ import os
 import pytest
 from django.conf import settings
 
-from tests.helpers import make_member, make_user  # noqa: F401 - re-exported for tests
+from tests.support.helpers import make_member, make_user  # noqa: F401 - re-exported for tests
 
 
 def pytest_collection_modifyitems(config, items):
@@ -50,7 +50,7 @@ def chromium_path() -> str:
 @pytest.fixture(scope="session")
 def live_server_url(django_db_setup, django_db_blocker):
     """A real Daphne process on the test database (production-mode run only)."""
-    from tests.live import daphne_server
+    from tests.support.live import daphne_server
 
     if not settings.REDIS_URL:
         pytest.skip("live server tests need PostgreSQL + Redis")

@@ -179,7 +179,7 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 # Connections are kept a minute (checked before reuse): opening one per request or per socket's database call
 # costs a PostgreSQL backend start each time. Inside pytest they are not kept, so thread-pool threads leave none
-# open on the test database when it is dropped (the servers tests start keep the default: tests/live.py).
+# open on the test database when it is dropped (the servers tests start keep the default: tests/support/live.py).
 DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL,

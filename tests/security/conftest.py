@@ -11,8 +11,8 @@ from django.contrib.auth import get_user_model
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 
-from tests.helpers import login_session_key, make_member
-from tests.history_data import make_job, make_spark
+from tests.support.helpers import login_session_key, make_member
+from tests.support.history_data import make_job, make_spark
 from workspace.collab.files import create_file_with_text
 from workspace.jobs.changeset import unified_diff
 from workspace.projects.services import create_file, create_workspace

@@ -10,8 +10,8 @@ from channels.db import database_sync_to_async
 from django.db import connection
 from pycrdt import Doc, Text
 
-from tests.helpers import RecordingRoomClient, make_user
-from tests.yclient import YClient
+from tests.support.helpers import RecordingRoomClient, make_user
+from tests.support.yclient import YClient
 from workspace.collab import registry, store
 from workspace.collab import room as room_module
 from workspace.collab.access import CLOSE_GONE, CLOSE_RESYNC

@@ -9,7 +9,7 @@ import time
 import pytest
 from django.test import Client
 
-from tests.browser import (  # noqa: F401
+from tests.support.browser import (  # noqa: F401
     browser_fixture,
     login,
     new_page,

@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from tests.history_data import make_job, make_spark
+from tests.support.history_data import make_job, make_spark
 from workspace.history.export import FORMULA_PREFIXES, to_csv
 from workspace.projects.services import create_file, create_workspace
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from channels.db import database_sync_to_async
 
-from tests.yclient import YClient
+from tests.support.yclient import YClient
 from workspace.collab import store
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.embedded]

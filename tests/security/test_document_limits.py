@@ -7,8 +7,8 @@ import json
 import pytest
 from channels.db import database_sync_to_async
 
-from tests.helpers import make_member, make_user
-from tests.yclient import YClient
+from tests.support.helpers import make_member, make_user
+from tests.support.yclient import YClient
 from workspace.collab import protocol, store
 from workspace.collab.access import CLOSE_TOO_BIG
 from workspace.realtime.presence import user_color

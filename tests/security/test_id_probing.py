@@ -1,6 +1,6 @@
 """Ids cannot be probed over the sockets: another workspace's file closes a document socket exactly as a file
 that does not exist (same close code, same reason). HTTP routes and workspace-channel messages are compared
-for every discovered route and message type in tests/test_authz_matrix.py."""
+for every discovered route and message type in tests/projects/test_authz_matrix.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from tests.helpers import make_user
+from tests.support.helpers import make_user
 from workspace.asgi import application
 from workspace.collab.access import CLOSE_NOT_FOUND
 from workspace.collab.files import create_file_with_text

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 
-from tests.fake_openai import FakeModelServer, FakeResponse
+from tests.support.fake_openai import FakeModelServer, FakeResponse
 from workspace.collab import store
 from workspace.jobs import runner
 from workspace.jobs.models import Job, JobEvent

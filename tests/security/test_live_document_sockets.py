@@ -15,9 +15,9 @@ from channels.db import database_sync_to_async
 from pycrdt import Doc, Text
 from websockets.asyncio.client import connect
 
-from tests.helpers import make_member, make_user
-from tests.live import daphne_server
-from tests.ywebsockets import provider_client, room_url, wait_until
+from tests.support.helpers import make_member, make_user
+from tests.support.live import daphne_server
+from tests.support.ywebsockets import provider_client, room_url, wait_until
 from workspace.collab import protocol, store
 from workspace.collab.access import CLOSE_FORBIDDEN
 from workspace.teams.services import change_role, remove_member

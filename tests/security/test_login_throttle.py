@@ -14,7 +14,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.test import Client, RequestFactory
 
-from tests.helpers import PASSWORD
+from tests.support.helpers import PASSWORD
 from workspace.accounts import throttle
 
 ADDRESSES = ("127.0.0.1", "10.0.0.9", "2001:db8::1", "2001:db8::2", "2001:db8:0:1::1")
@@ -256,7 +256,7 @@ def live_login(base_url: str, username: str, password: str) -> httpx.Response:
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
 def test_failures_through_two_daphne_processes_add_up_and_lock_both(user, live_server_url, django_db_blocker):
-    from tests.live import daphne_server
+    from tests.support.live import daphne_server
 
     with django_db_blocker.unblock(), daphne_server() as second_url:
         servers = [live_server_url, second_url]

@@ -14,8 +14,8 @@ from django.conf import settings
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.browser import browser_fixture, login, new_page, open_editor  # noqa: F401 - the `browser` fixture
-from tests.helpers import login_session_key
+from tests.support.browser import browser_fixture, login, new_page, open_editor  # noqa: F401 - the `browser` fixture
+from tests.support.helpers import login_session_key
 from workspace.origin import origin_allowed, parse_origin, site_origin
 
 

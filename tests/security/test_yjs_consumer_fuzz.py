@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pycrdt import Doc, Text
 
 from tests.security.mutations import header_length, mutate, mutations, reframe_update
-from tests.yclient import YClient
+from tests.support.yclient import YClient
 from workspace.asgi import application
 from workspace.collab import protocol, store
 from workspace.collab.access import CLOSE_MALFORMED, CLOSE_RESYNC, CLOSE_TOO_BIG, CLOSE_UNSUPPORTED
