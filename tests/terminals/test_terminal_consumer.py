@@ -90,6 +90,37 @@ async def test_a_file_written_in_the_terminal_becomes_a_workspace_file_by_the_us
     await alice.close()
 
 
+async def test_a_file_removed_in_the_terminal_is_deleted_from_the_workspace(workspace_with_file, user, end_terminals):
+    workspace, node = workspace_with_file
+    alice = await connected(workspace.id, user)
+    terminal = await alice.open_terminal()
+    await alice.type(terminal, "rm src/main.py\r")
+    files = await alice.control(lambda m: m["type"] == "files")
+    assert files["by"] == "alice" and files["deleted"] == ["src/main.py"] and files["skipped"] == []
+    assert not await database_sync_to_async(FileNode.objects.filter(id=node.id).exists)()
+    await alice.close()
+
+
+async def test_a_file_removed_in_the_terminal_but_edited_live_meanwhile_is_kept_and_reported(
+    workspace_with_file, user, end_terminals
+):
+    workspace, node = workspace_with_file
+    alice = await connected(workspace.id, user)
+    terminal = await alice.open_terminal()
+    # Typed in the editor after the sandbox got its copy (the Enter sends live edits in first, then the command
+    # runs): removing that copy must not lose the edit.
+    await alice.type(terminal, "echo STAR''TED; sleep 3; rm src/main.py\r")
+    await alice.output_contains(terminal, b"STARTED\r\n")
+    await database_sync_to_async(store.replace_text)(node.id, "print('typed live')\n")
+    files = await alice.control(lambda m: m["type"] == "files" and m["skipped"])
+    assert files["deleted"] == []
+    assert files["skipped"] == [
+        "src/main.py: removed in the terminal, but edited in the editor since the command saw it; kept"
+    ]
+    assert await database_sync_to_async(store.load_text)(node.id) == "print('typed live')\n"
+    await alice.close()
+
+
 async def test_an_editor_edit_is_seen_by_the_next_command(workspace_with_file, user, end_terminals):
     workspace, node = workspace_with_file
     alice = await connected(workspace.id, user)

@@ -269,7 +269,7 @@ class Terminal:
                         ack.set_result(None)
                 elif event == "changed":
                     try:
-                        await self._write_back(payload)
+                        await self._write_back(payload, message.get("deleted", []))
                     except Exception:  # noqa: BLE001 - e.g. the database restarting: the terminal goes on
                         logger.exception("terminal %s: the files it wrote could not be written back", self.id)
                 elif event == "ended":
@@ -281,14 +281,18 @@ class Terminal:
             logger.warning("terminal %s: bad control message from the sandbox: %s", self.id, exc)
         await self.end(reason)
 
-    async def _write_back(self, payload: bytes) -> None:
+    async def _write_back(self, payload: bytes, removed: object) -> None:
         files, skipped = sync.read_changes(payload)
+        deleted, refused = sync.read_deleted(removed)
         origin = f"terminal:{self.id}:{self.runner}"
         outcome = await database_sync_to_async(sync.write_back)(
-            self.workspace_id, files, dict(self.known), origin, self.runner
+            self.workspace_id, files, dict(self.known), origin, self.runner, deleted
         )
         self.known.update(outcome.texts)
-        if outcome.written or outcome.created or skipped or outcome.skipped:
+        for path in deleted:
+            self.known.pop(path, None)  # gone from the sandbox, whether or not the workspace kept it
+        skipped += refused
+        if outcome.written or outcome.created or outcome.deleted or skipped or outcome.skipped:
             self.hub.broadcast(
                 control_frame(
                     {
@@ -297,6 +301,7 @@ class Terminal:
                         "by": self.runner,
                         "written": outcome.written,
                         "created": outcome.created,
+                        "deleted": outcome.deleted,
                         "skipped": skipped + outcome.skipped,
                     }
                 )

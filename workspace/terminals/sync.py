@@ -4,8 +4,9 @@ In: before a command runs (the Enter key), the files whose live text differs fro
 sent in as a tar. Out: after each command (bash's prompt) and every TERMINAL_SYNC_SECONDS the sandbox sends the
 files that changed there; each is merged into its live document (the jobs' three-way merge: edits people made
 meanwhile are kept) as an update whose origin names the user who ran the command, and new files are created in
-the tree. What comes out of the sandbox is not trusted: sizes bounded, regular files at clean relative paths
-only, UTF-8 text only, deletions not applied (a file removed in the terminal stays in the workspace).
+the tree. A file removed in the sandbox is deleted from the workspace only when its live text is still what the
+sandbox held (nobody edited it since the command saw it); an edited one is kept and reported. What comes out of
+the sandbox is not trusted: sizes bounded, regular files at clean relative paths only, UTF-8 text only.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from __future__ import annotations
 import io
 import logging
 import tarfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import transaction
 
 from workspace.collab import store
 from workspace.collab.attribution import HUMAN, Author
@@ -24,7 +27,7 @@ from workspace.collab.files import create_file_with_text
 from workspace.collab.merge import merge_into_file
 from workspace.jobs.snapshot import split_unusable, take_snapshot
 from workspace.projects.models import FileNode, Workspace
-from workspace.projects.services import FileTreeError, normalise_path, notify_tree_changed
+from workspace.projects.services import FileTreeError, delete_file, normalise_path, notify_tree_changed
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +36,7 @@ logger = logging.getLogger(__name__)
 class WriteBack:
     written: list[str] = field(default_factory=list)
     created: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # with the reason
     texts: dict[str, str] = field(default_factory=dict)  # what the sandbox now holds, by path
 
@@ -80,12 +84,49 @@ def read_changes(payload: bytes) -> tuple[dict[str, bytes], list[str]]:
     return files, skipped
 
 
+def read_deleted(paths: object) -> tuple[list[str], list[str]]:
+    """The paths the sandbox says it removed (untrusted: a list of clean relative paths), and what was refused."""
+    if not isinstance(paths, list):
+        return [], ["the sandbox's list of deleted files was malformed"]
+    clean: list[str] = []
+    skipped: list[str] = []
+    for raw in paths:
+        try:
+            clean.append(normalise_path(raw if isinstance(raw, str) else ""))
+        except FileTreeError:
+            skipped.append(f"{str(raw)[:200]}: not a path a workspace file may have")
+    return clean, skipped
+
+
+def delete_removed(workspace_id: int, path: str, held: str | None) -> str | None:
+    """Delete the text file at `path` if its live text is still `held` (what the sandbox had before removing it).
+    Returns why it was kept, or None once deleted (or when there is nothing there to delete)."""
+    if held is None:
+        return f"{path}: removed in the terminal, but the terminal never held it; kept"
+    with transaction.atomic():
+        # Locked before the text is read: an update being stored for the file meanwhile waits for this decision.
+        node = FileNode.objects.select_for_update().filter(workspace_id=workspace_id, path=path).first()
+        if node is None:
+            return None
+        if not node.is_live_text:
+            return f"{path}: removed in the terminal, but not a text file in the workspace; kept"
+        if store.load_text(node.id) != held:
+            return f"{path}: removed in the terminal, but edited in the editor since the command saw it; kept"
+        delete_file(node)
+    return None
+
+
 def write_back(
-    workspace_id: int, files: dict[str, bytes], known: dict[str, str], origin: str, username: str
+    workspace_id: int,
+    files: dict[str, bytes],
+    known: dict[str, str],
+    origin: str,
+    username: str,
+    deleted: Sequence[str] = (),
 ) -> WriteBack:
-    """Merge what the sandbox wrote into the live documents, as edits of `username` (who ran the command).
-    `known`: path -> the text the sandbox held before (the merge's base); the outcome's `texts` are what it holds
-    now."""
+    """Merge what the sandbox wrote into the live documents, as edits of `username` (who ran the command), and
+    delete what it removed (see `delete_removed`). `known`: path -> the text the sandbox held before (the merge's
+    base); the outcome's `texts` are what it holds now (a deleted path is left out)."""
     outcome = WriteBack()
     author = Author(get_user_model().objects.filter(username=username).values_list("id", flat=True).first(), HUMAN)
     workspace = Workspace.objects.get(id=workspace_id)
@@ -111,6 +152,12 @@ def write_back(
             merge_into_file(node.id, store.load_text(node.id) if base is None else base, text, origin, author)
             outcome.written.append(path)
         outcome.texts[path] = text
-    if outcome.created:
+    for path in sorted(set(deleted) - set(files)):
+        kept = delete_removed(workspace_id, path, known.get(path))
+        if kept is None:
+            outcome.deleted.append(path)
+        else:
+            outcome.skipped.append(kept)
+    if outcome.created or outcome.deleted:
         notify_tree_changed(workspace_id)
     return outcome

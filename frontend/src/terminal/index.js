@@ -142,6 +142,9 @@ class TerminalPanel {
         const changed = [...message.created, ...message.written];
         const where = this.views.get(message.terminal)?.title ?? 'a terminal';
         if (changed.length) this.app.toast(`${message.by}'s command in ${where} wrote ${changed.join(', ')}`, 'info');
+        if (message.deleted?.length) {
+          this.app.toast(`${message.by}'s command in ${where} deleted ${message.deleted.join(', ')}`, 'info');
+        }
         if (message.skipped.length) this.app.toast(`Not copied from the terminal: ${message.skipped.join('; ')}`, 'error');
         break;
       }
