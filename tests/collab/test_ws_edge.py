@@ -28,6 +28,7 @@ from workspace.collab.access import CLOSE_UNAUTHENTICATED
 from workspace.collab.consumers import YjsConsumer
 from workspace.consumer_base import DirectDispatchWebsocketConsumer, ReadOnlySessionMiddleware, websocket_auth
 from workspace.edge import twisted_writes
+from workspace.edge.selfcheck import WriterRegistry
 from workspace.realtime.consumers import WorkspaceConsumer
 
 # --- Consumer base: direct dispatch ---------------------------------------------------------------------------------
@@ -315,25 +316,6 @@ def test_install_is_idempotent_and_keeps_twisted_write_as_the_buffered_path(monk
     assert twisted_writes._buffered_write.__qualname__ == "ConnectionMixin.write"
 
 
-class StubReactor:
-    """Just the writer registry a FileDescriptor talks to."""
-
-    def __init__(self) -> None:
-        self.writers: set = set()
-
-    def addWriter(self, writer) -> None:  # noqa: N802 - Twisted's interface
-        self.writers.add(writer)
-
-    def removeWriter(self, writer) -> None:  # noqa: N802
-        self.writers.discard(writer)
-
-    def addReader(self, reader) -> None:  # noqa: N802
-        pass
-
-    def removeReader(self, reader) -> None:  # noqa: N802
-        pass
-
-
 def tcp_pair(buffer_bytes: int) -> tuple[socket.socket, socket.socket]:
     """A connected loopback TCP pair whose kernel buffers hold about `buffer_bytes` each way."""
     with socket.socket() as listener:
@@ -352,7 +334,7 @@ def tcp_pair(buffer_bytes: int) -> tuple[socket.socket, socket.socket]:
 def test_real_twisted_connection_sends_idle_writes_at_once_and_drains_the_rest_in_order(monkeypatch):
     monkeypatch.setattr(tcp.Connection, "write", twisted_writes._write_through)
     server, peer = tcp_pair(64 * 1024)
-    reactor = StubReactor()
+    reactor = WriterRegistry()
     connection = tcp.Connection(server, None, reactor)
     connection.connected = 1
     big = random.Random(1).randbytes(2 * 1024 * 1024)

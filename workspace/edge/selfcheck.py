@@ -23,8 +23,9 @@ HANDSHAKE = (
 FRAME_SIZES = (0, 125, 126, 65535, 65536)
 
 
-class _NoReactor:
-    """The writer registry a FileDescriptor talks to, recording who asked to be told of writability."""
+class WriterRegistry:
+    """The writer registry a FileDescriptor talks to, recording who asked to be told of writability (no reactor
+    runs: the self-check and the tests drive a connection by hand)."""
 
     def __init__(self) -> None:
         self.writers: set = set()
@@ -50,7 +51,7 @@ def write_through_problem() -> str | None:
 
     ours, peer = socket.socketpair()
     try:
-        reactor = _NoReactor()
+        reactor = WriterRegistry()
         connection = tcp.Connection(ours, None, reactor)
         connection.connected = 1
         twisted_writes._write_through(connection, b"idle")
