@@ -523,11 +523,13 @@ class BatchWriter:
 
 def _initial_texts(items: list[tuple[int, str]]) -> None:
     """The one place an import gives new files their text, each as the first update of its document in the
-    collab store (a new file has no state to read first, unlike `store.replace_text`)."""
+    collab store (a new file has no state to read first, unlike `store.replace_text`), stored batch by batch."""
+    updates = []
     for file_id, text in items:
         doc = new_doc()
         doc_text(doc).insert(0, text)
-        store.append_update(file_id, doc.get_update())
+        updates.append((file_id, doc.get_update()))
+    store.append_first_updates(updates)
 
 
 # --- the end ------------------------------------------------------------------------------------------------------
