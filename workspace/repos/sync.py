@@ -234,20 +234,20 @@ def bring_in(
         node = FileNode.objects.filter(workspace_id=repository.workspace_id, path=where).first()
         old_bytes = session.run_bytes(["cat-file", "blob", old.sha], cwd=repository.path) if old else b""
         if new is None:
-            outcomes.append(_removed(node, where, old_bytes))
+            outcomes.append(remove_unless_edited(node, where, old_bytes))
             continue
         new_bytes = session.run_bytes(["cat-file", "blob", new.sha], cwd=repository.path)
         if node is None:
             if old is not None:
                 outcomes.append({"path": where, "status": "conflict", "message": "deleted here, changed remotely"})
                 continue
-            outcomes.append(_created(workspace, where, new_bytes, author))
+            outcomes.append(create_from_bytes(workspace, where, new_bytes, author))
             continue
         if node.is_folder:
             outcomes.append({"path": where, "status": "conflict", "message": f"{where} is a folder here"})
             continue
         if node.kind != FileKind.TEXT:
-            outcomes.append(_replace_stored(node, where, old_bytes, new_bytes))
+            outcomes.append(replace_stored(node, where, old_bytes, new_bytes))
             continue
         _, text = classify(new_bytes, 1 << 62)
         if text is None:
@@ -258,7 +258,8 @@ def bring_in(
     return outcomes
 
 
-def _removed(node: FileNode | None, where: str, old_bytes: bytes) -> dict:
+def remove_unless_edited(node: FileNode | None, where: str, old_bytes: bytes) -> dict:
+    """Delete the file if its live content is still `old_bytes`; else keep it (a conflict)."""
     if node is None:
         return {"path": where, "status": "deleted"}
     live = load_text(node.id).encode() if node.kind == FileKind.TEXT else stored_bytes(node)
@@ -268,7 +269,8 @@ def _removed(node: FileNode | None, where: str, old_bytes: bytes) -> dict:
     return {"path": where, "status": "deleted"}
 
 
-def _created(workspace, where: str, data: bytes, author: Author) -> dict:
+def create_from_bytes(workspace, where: str, data: bytes, author: Author) -> dict:
+    """A new file of these bytes: a document when they are text, else a stored file."""
     kind, text = classify(data, settings.COLLAB_MAX_DOC_BYTES)
     if text is not None:
         create_file_with_text(workspace, where, text, author=author)
@@ -279,7 +281,8 @@ def _created(workspace, where: str, data: bytes, author: Author) -> dict:
     return {"path": where, "status": "added"}
 
 
-def _replace_stored(node: FileNode, where: str, old_bytes: bytes, new_bytes: bytes) -> dict:
+def replace_stored(node: FileNode, where: str, old_bytes: bytes, new_bytes: bytes) -> dict:
+    """A stored file's bytes replaced, if they are still `old_bytes`; else kept (a conflict)."""
     if stored_bytes(node) != old_bytes:
         return {"path": where, "status": "conflict", "message": "changed here and remotely: kept"}
     new_blob(node, new_bytes).save()
