@@ -408,6 +408,9 @@ REPOS_MAX_COMPRESSION_RATIO = env_float("REPOS_MAX_COMPRESSION_RATIO", 100.0)
 REPOS_GIT_TIMEOUT = env_float("REPOS_GIT_TIMEOUT", 600.0)
 # A running import whose worker wrote nothing for this long is taken as dead: retried once, then failed.
 REPOS_IMPORT_STALE_SECONDS = env_float("REPOS_IMPORT_STALE_SECONDS", 60.0)
+# A push or pull queued or running for longer than this is taken as dead (its worker stopped): marked failed, so
+# a new one can start; git's lock files it left in the repository, older than this, are removed.
+GIT_OPERATION_TIMEOUT_SECONDS = env_float("GIT_OPERATION_TIMEOUT_SECONDS", 1800.0)
 # --- end Repositories ---
 
 # --- History and teams. ---

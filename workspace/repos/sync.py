@@ -8,6 +8,11 @@ both sides changed the same lines the live text is kept and the conflict is repo
 are created, files it deleted are removed (unless they were edited here: kept, reported). When the local branch
 has commits the remote lacks, the two are merged by git first (`merge-tree`, a merge commit; refused when they
 conflict). The branch then points at the pulled (or merge) commit, which becomes the new base.
+
+One operation at a time per workspace. One queued or running longer than GIT_OPERATION_TIMEOUT_SECONDS is taken
+as dead (its worker died, its message was lost) and marked failed by `reap_stuck_operations` — when another is
+asked for, and periodically by every worker (tasks/git.py) — which also removes the git lock files such a killed
+git left in the repository. A worker that was only slow finds its operation failed and records nothing more.
 """
 
 from __future__ import annotations
@@ -38,7 +43,14 @@ from workspace.projects.services import (
 )
 from workspace.repos import git, working
 from workspace.repos.blobs import classify, new_blob, stored_bytes
-from workspace.repos.models import FINISHED_IMPORT_STATUSES, GitOperation, GitOperationKind, ImportStatus, Repository
+from workspace.repos.models import (
+    FINISHED_IMPORT_STATUSES,
+    GitOperation,
+    GitOperationKind,
+    ImportStatus,
+    Repository,
+    repository_path,
+)
 from workspace.repos.working import HeadEntry
 
 logger = logging.getLogger(__name__)
@@ -75,12 +87,12 @@ def start(user: AbstractBaseUser, workspace_id: int, kind: str, enqueue) -> GitO
     if not repository.remote_url:
         raise git.GitError("This repository has no remote to push to or pull from.")
     git.parse_remote(repository.remote_url)
+    reap_stuck_operations(workspace_id)  # one whose worker died no longer stands in the way
     with transaction.atomic():
         Repository.objects.select_for_update().filter(id=repository.id).values_list("id", flat=True).first()
-        # One at a time per workspace; one whose worker died (running past twice the git time limit) no longer counts.
-        alive = timezone.now() - timedelta(seconds=2 * settings.REPOS_GIT_TIMEOUT)
-        busy = GitOperation.objects.filter(workspace_id=workspace_id).filter(
-            Q(status=ImportStatus.QUEUED) | Q(status=ImportStatus.RUNNING, started_at__gt=alive)
+        # One at a time per workspace.
+        busy = GitOperation.objects.filter(
+            workspace_id=workspace_id, status__in=(ImportStatus.QUEUED, ImportStatus.RUNNING)
         )
         if busy.exists():
             raise git.GitError("A push or pull of this workspace is already under way: wait for it to finish.")
@@ -88,6 +100,49 @@ def start(user: AbstractBaseUser, workspace_id: int, kind: str, enqueue) -> GitO
         transaction.on_commit(partial(_broadcast, operation.id, "git.progress"))
         transaction.on_commit(partial(enqueue, operation.id))
     return operation
+
+
+def reap_stuck_operations(workspace_id: int | None = None) -> list[int]:
+    """Mark failed every push or pull (of the workspace, or all) queued or running for longer than
+    GIT_OPERATION_TIMEOUT_SECONDS — its worker died or its message was lost — and remove the git lock files such
+    an operation left in its repository (as old as that); the ids marked."""
+    timeout = settings.GIT_OPERATION_TIMEOUT_SECONDS
+    cutoff = timezone.now() - timedelta(seconds=timeout)
+    stuck = GitOperation.objects.filter(
+        Q(status=ImportStatus.QUEUED, created_at__lt=cutoff) | Q(status=ImportStatus.RUNNING, started_at__lt=cutoff)
+    )
+    if workspace_id is not None:
+        stuck = stuck.filter(workspace_id=workspace_id)
+    reaped = []
+    for operation in stuck.only("id", "workspace_id", "kind", "status"):
+        what = "push" if operation.kind == GitOperationKind.PUSH else "pull"
+        error = (
+            f"This {what} was {operation.status} for longer than {timeout:g} s (GIT_OPERATION_TIMEOUT_SECONDS): its "
+            f"worker stopped, so it was marked failed. Start the {what} again."
+        )
+        marked = GitOperation.objects.filter(id=operation.id, status=operation.status).update(
+            status=ImportStatus.FAILED, finished_at=timezone.now(), step=str(ImportStatus.FAILED), error=error
+        )
+        if marked:
+            reaped.append(operation.id)
+            _release_git_locks(operation.workspace_id, cutoff.timestamp())
+            _broadcast(operation.id, "git.finished")
+            logger.warning("git operation %s reaped: %s", operation.id, error)
+    return reaped
+
+
+def _release_git_locks(workspace_id: int, older_than: float) -> None:
+    """git's `*.lock` files (refs, packed-refs, HEAD, config, shallow) left in the bare repository by a killed
+    git, if older than `older_than` (epoch seconds): a git command holds one for milliseconds."""
+    folder = repository_path(workspace_id)
+    candidates = [*(folder / "refs").rglob("*.lock"), *folder.glob("*.lock")] if folder.is_dir() else []
+    for lock in candidates:
+        try:
+            if lock.is_file() and lock.stat().st_mtime < older_than:
+                lock.unlink()
+                logger.warning("removed stale git lock %s", lock)
+        except OSError:
+            pass
 
 
 def _claim(operation_id: int) -> GitOperation | None:
