@@ -22,7 +22,7 @@ from workspace.collab import store
 from workspace.collab.attribution import Author
 from workspace.collab.files import create_file_with_text
 from workspace.projects.models import FileKind, FileNode
-from workspace.projects.services import create_workspace
+from workspace.projects.services import create_workspace, delete_file
 from workspace.repos import importer, sync, working
 from workspace.repos.models import Blob, GitOperation, Repository, repository_path
 
@@ -142,6 +142,36 @@ def test_a_pull_onto_local_commits_makes_a_merge_commit(user, origin, tmp_path):
     assert parents == [local, theirs]
     assert text_of(workspace, "remote.txt") == "remote\n"
     assert working.status(workspace.id)["changes"] == []
+
+
+@pytest.mark.django_db
+def test_a_pull_whose_remote_commits_conflict_with_local_commits_merges_keeping_both_and_reports_conflicts(
+    user, origin, tmp_path
+):
+    workspace = cloned_workspace(user, origin)
+    app = FileNode.objects.get(workspace=workspace, path="app.py")
+    store.replace_text(app.id, APP.replace("line 3\n", "line 3 local\n"), Author(user.id))
+    delete_file(FileNode.objects.get(workspace=workspace, path="gone.txt"))
+    local = working.commit(user, workspace.id, "Local work")["commit"]
+    remote_app = APP.replace("line 3\n", "line 3 remote\n").replace("line 8\n", "line 8 remote\n")
+    theirs = upstream_change(origin, tmp_path / "upstream", {"app.py": remote_app.encode(), "gone.txt": b"changed\n"})
+    operation = run_operation(user, workspace.id, "pull")
+    head = operation.result["commit"]
+    bare = repository_path(workspace.id)
+    assert git("rev-list", "--parents", "-n", "1", head, cwd=bare).split()[1:] == [local, theirs]
+    merged = APP.replace("line 3\n", "line 3 local\n").replace("line 8\n", "line 8 remote\n")
+    assert git("show", f"{head}:app.py", cwd=bare) == merged  # the clean hunk taken, the conflicting one ours
+    assert "gone.txt" not in git("ls-tree", "--name-only", head, cwd=bare).split()
+    assert "Conflicts" in git("log", "-1", "--format=%B", head, cwd=bare)
+    outcomes = {item["path"]: item for item in operation.result["files"]}
+    assert outcomes["app.py"]["status"] == "conflict"
+    assert [(c["ours"], c["theirs"]) for c in outcomes["app.py"]["conflicts"]] == [
+        ("line 3 local\n", "line 3 remote\n")
+    ]
+    assert outcomes["gone.txt"]["status"] == "conflict" and "deleted here" in outcomes["gone.txt"]["message"]
+    assert text_of(workspace, "app.py") == merged
+    assert working.status(workspace.id)["changes"] == []
+    assert git("show", f"{theirs}:app.py", cwd=bare) == remote_app  # nothing lost: the remote's side is a parent
 
 
 @pytest.mark.django_db(transaction=True)

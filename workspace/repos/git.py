@@ -236,10 +236,19 @@ class GitSession:
         hide: Iterable[tuple[str, str]] = (),
         input: bytes | None = None,
         env: dict[str, str] | None = None,
+        allowed: tuple[int, ...] = (0,),
     ) -> str:
         """See `run_bytes`; stdout decoded as UTF-8."""
         return self.run_bytes(
-            args, cwd=cwd, timeout=timeout, on_tick=on_tick, watch=watch, hide=hide, input=input, env=env
+            args,
+            cwd=cwd,
+            timeout=timeout,
+            on_tick=on_tick,
+            watch=watch,
+            hide=hide,
+            input=input,
+            env=env,
+            allowed=allowed,
         ).decode("utf-8", "replace")
 
     def run_bytes(
@@ -253,10 +262,12 @@ class GitSession:
         hide: Iterable[tuple[str, str]] = (),
         input: bytes | None = None,
         env: dict[str, str] | None = None,
+        allowed: tuple[int, ...] = (0,),
     ) -> bytes:
         """Run `git <args>`; its stdout. `on_tick(last progress line)` about every second; `watch`: (folder,
         bytes) it may write at most; `input`: what git reads on its stdin; `env`: more environment (an index
-        file, an author). Failures raise GitError with git's last words, server paths hidden."""
+        file, an author); `allowed`: exit statuses that are not failures (`merge-tree`: 1 = conflicts).
+        Failures raise GitError with git's last words, server paths hidden."""
         timeout = settings.REPOS_GIT_TIMEOUT if timeout is None else timeout
         process = subprocess.Popen(
             ["git", *SAFE_CONFIG, *args],
@@ -298,7 +309,7 @@ class GitSession:
             reader.join(timeout=5)
         if refused:
             raise GitError(f"Refused: {refused}.")
-        if process.returncode != 0:
+        if process.returncode not in allowed:
             raise GitError(_describe_failure(args[0], process.returncode, errors, hide))
         return b"".join(output)
 

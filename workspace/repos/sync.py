@@ -6,8 +6,9 @@ three-way merge (base = the last commit, theirs = the remote's version, ours = t
 CRDT edit through the documents' one path (`collab.merge.merge_into_file`), so nothing typed is lost; where
 both sides changed the same lines the live text is kept and the conflict is reported. Files the remote added
 are created, files it deleted are removed (unless they were edited here: kept, reported). When the local branch
-has commits the remote lacks, the two are merged by git first (`merge-tree`, a merge commit; refused when they
-conflict). The branch then points at the pulled (or merge) commit, which becomes the new base.
+has commits the remote lacks, the two are merged first into a merge commit (`merges.py`: git's merge-tree, and
+where both changed the same lines the three-way merge that keeps this workspace's lines and reports the remote's,
+like live-text conflicts). The branch then points at the pulled (or merge) commit, which becomes the new base.
 
 One operation at a time per workspace. One queued or running longer than GIT_OPERATION_TIMEOUT_SECONDS is taken
 as dead (its worker died, its message was lost) and marked failed by `reap_stuck_operations` — when another is
@@ -41,7 +42,7 @@ from workspace.projects.services import (
     normalise_path,
     notify_tree_changed,
 )
-from workspace.repos import git, working
+from workspace.repos import git, merges, working
 from workspace.repos.blobs import classify, new_blob, stored_bytes
 from workspace.repos.models import (
     FINISHED_IMPORT_STATUSES,
@@ -236,37 +237,36 @@ def pull(operation: GitOperation) -> dict:
         head = repository.head_commit
         if head == theirs or (head and _is_ancestor(git_session, repository, theirs, head)):
             return {"commit": head, "up_to_date": True, "files": []}
-        target = theirs if not head or _is_ancestor(git_session, repository, head, theirs) else None
-        if target is None:
-            target = _merge_commit(git_session, repository, head, theirs, operation)
+        target, committed = theirs, {}
+        if head and not _is_ancestor(git_session, repository, head, theirs):
+            who = operation.user.get_username() if operation.user else "sparkroom"
+            merged = merges.merge_commit(git_session, repository, head, theirs, who)
+            target, committed = merged.commit, merged.conflicts
         _step(operation, "merging into the live files", 0.5)
         base = working.head_entries(git_session, repository)
         incoming = working.head_entries(git_session, repository, target)
         author = Author(operation.user_id, GIT, "", f"pull:{operation.id}")
-        files = bring_in(git_session, repository, base, incoming, author)
+        # The pull starts writing the live files here (and nowhere else).
+        files = _with_commit_conflicts(repository, bring_in(git_session, repository, base, incoming, author), committed)
         working.move_branch(git_session, repository, target)
     # `synced_at` stays: edits not committed yet, made before the pull, are still to be credited by the next commit.
     Repository.objects.filter(id=repository.id).update(head_commit=target)
     return {"commit": target, "up_to_date": False, "files": files}
 
 
-def _merge_commit(
-    session: git.GitSession, repository: Repository, head: str, theirs: str, operation: GitOperation
-) -> str:
-    """Local commits the remote lacks: git merges the two histories' trees first (refused on a conflict)."""
-    try:
-        tree = session.run(["merge-tree", "--write-tree", head, theirs], cwd=repository.path).split()[0]
-    except git.GitError as exc:
-        raise git.GitError(
-            "The remote and this workspace's commits change the same lines: merge them outside Sparkroom."
-        ) from exc
-    name = operation.user.get_username() if operation.user else "sparkroom"
-    people = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": f"{name}@users.sparkroom.invalid"}
-    people |= {"GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": people["GIT_AUTHOR_EMAIL"]}
-    message = f"Merge {repository.branch} of {repository.remote_url}\n".encode()
-    return session.run(
-        ["commit-tree", tree, "-p", head, "-p", theirs, "-F", "-"], cwd=repository.path, env=people, input=message
-    ).strip()
+def _with_commit_conflicts(repository: Repository, outcomes: list[dict], committed: dict[str, dict]) -> list[dict]:
+    """The live outcomes, with the conflicts of the merge commit (merges.py) reported on their files the same way."""
+    by_path = {outcome["path"]: outcome for outcome in outcomes}
+    for path, conflict in sorted(committed.items()):
+        where = working.workspace_path(repository, path)
+        outcome = by_path.get(where)
+        if outcome is None:
+            outcome = by_path[where] = {"path": where, "status": "conflict", "conflicts": []}
+            outcomes.append(outcome)
+        outcome["status"] = "conflict"
+        outcome["message"] = conflict["message"]
+        outcome["conflicts"] = conflict["conflicts"] + outcome.get("conflicts", [])
+    return sorted(outcomes, key=lambda outcome: outcome["path"])
 
 
 def bring_in(
