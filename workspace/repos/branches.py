@@ -4,10 +4,10 @@
 Switching is refused while files differ from the last commit (commit them first: nothing is thrown away), and,
 while other people are in the workspace (`realtime.presence`), refused without `confirm` naming them
 (`ConfirmFirst`): the browser asks the switching user, naming them, and sends `confirm`. The switch first keeps
-the live state of every file it will change (`BranchSwitch.before`: a document's exact text, a stored file's bytes
-as a blob in the repository, or "absent"), then brings the other branch's tree into the live documents the way
-a pull does (`sync.bring_in`): one server-side CRDT edit per file, stored for the switching user and fanned out
-to everyone; a letter typed meanwhile is kept like any live edit.
+the live state of every file it will change (`BranchSwitch.before`: a document's exact text or a stored file's
+bytes, as a blob written into the bare repository, or "absent"), then brings the other branch's tree into the
+live documents the way a pull does (`sync.bring_in`): one server-side CRDT edit per file, stored for the
+switching user and fanned out to everyone; a letter typed meanwhile is kept like any live edit.
 
 The latest switch is undoable while the workspace is still where it left it (same branch and commit): the undo
 points HEAD back and writes each kept state into its file, again one edit per file, three-way from what the
@@ -151,11 +151,15 @@ def _live_before(
         elif node.is_folder:
             continue  # bring_in leaves a folder alone
         elif node.kind == FileKind.TEXT:
-            kept[where] = {"text": load_text(node.id)}
+            kept[where] = {"text": _keep(session, repository, load_text(node.id).encode("utf-8"))}
         else:
-            sha = session.run(["hash-object", "-w", "--stdin"], cwd=repository.path, input=stored_bytes(node))
-            kept[where] = {"blob": sha.strip()}
+            kept[where] = {"blob": _keep(session, repository, stored_bytes(node))}
     return kept
+
+
+def _keep(session: git.GitSession, repository: Repository, data: bytes) -> str:
+    """The bytes written as a blob of the repository (usually one it has: the files were as committed)."""
+    return session.run(["hash-object", "-w", "--stdin"], cwd=repository.path, input=data).strip()
 
 
 def undoable_switch(workspace_id: int) -> dict | None:
@@ -232,10 +236,10 @@ def _restore(
     node = FileNode.objects.filter(workspace_id=repository.workspace_id, path=where).first()
     if kept.get("absent"):
         return sync.remove_unless_edited(node, where, brought if brought is not None else b"")
-    data = kept["text"].encode("utf-8") if "text" in kept else _blob(session, repository, kept["blob"])
+    data = _blob(session, repository, kept["text"] if "text" in kept else kept["blob"])
     if node is None:
         if "text" in kept:
-            create_file_with_text(repository.workspace, where, kept["text"], author=author)
+            create_file_with_text(repository.workspace, where, data.decode("utf-8"), author=author)
             return {"path": where, "status": "added"}
         return sync.create_from_bytes(repository.workspace, where, data, author)
     if node.is_folder:
@@ -245,7 +249,7 @@ def _restore(
     if "blob" in kept:
         return sync.replace_stored(node, where, brought if brought is not None else b"", data)
     base = brought.decode("utf-8", "replace") if brought is not None else ""
-    conflicts = merge_into_file(node.id, base, kept["text"], f"git:{author.ref}", author)
+    conflicts = merge_into_file(node.id, base, data.decode("utf-8"), f"git:{author.ref}", author)
     return {"path": where, "status": "conflict" if conflicts else "merged", "conflicts": conflicts}
 
 
