@@ -116,3 +116,12 @@ def test_text_typed_and_deleted_again_before_the_commit_credits_nobody(app, peop
     edit(app, len("alice = 1\nbob = 2\n"), insert="carol = 3\n", author=Author(carol.id))
     working.commit(alice, app.workspace_id, "Carol's line")
     assert trailers(app.workspace_id) == ["carol <carol@users.sparkroom.invalid>"]
+
+
+def test_the_credits_survive_compaction_of_the_update_log(app, people):
+    _, _, carol = people
+    two_lines_committed(app, people)
+    bob_edits_line_2_and_spark_writes_line_3(app, people)
+    assert store.compact(app.id) > 0  # every row, before and after the last commit, folded into the snapshot
+    working.commit(carol, app.workspace_id, "After compaction")
+    assert trailers(app.workspace_id) == ["bob <bob@users.sparkroom.invalid>", SPARK_TRAILER]
