@@ -397,6 +397,9 @@ TERMINAL_CPU_SECONDS = env_int("TERMINAL_CPU_SECONDS", 3600)
 REPOS_DATA_DIR = Path(os.environ.get("REPOS_DATA_DIR", SPARKROOM_DATA_DIR / "repos"))
 # Directories local paths / file:// URLs may be cloned from (comma-separated); none by default: no local clones.
 REPOS_LOCAL_ROOTS = [Path(root) for root in env_list("REPOS_LOCAL_ROOTS")]
+# Hosts (comma-separated names or addresses, exact) whose repositories may be reached over plain http, e.g. a git
+# server on the same machine or private network; none by default: http refused, use https or ssh.
+REPOS_HTTP_HOSTS = [host.lower() for host in env_list("REPOS_HTTP_HOSTS")]
 # Limits of one import: uploaded archive (or cloned pack) size, entries listed, bytes unpacked, one file's bytes
 # (a larger file is skipped), and the compression ratio past which an archive counts as a zip bomb.
 REPOS_MAX_ARCHIVE_BYTES = env_int("REPOS_MAX_ARCHIVE_BYTES", 256 * 1024 * 1024)
@@ -408,6 +411,9 @@ REPOS_MAX_COMPRESSION_RATIO = env_float("REPOS_MAX_COMPRESSION_RATIO", 100.0)
 REPOS_GIT_TIMEOUT = env_float("REPOS_GIT_TIMEOUT", 600.0)
 # A running import whose worker wrote nothing for this long is taken as dead: retried once, then failed.
 REPOS_IMPORT_STALE_SECONDS = env_float("REPOS_IMPORT_STALE_SECONDS", 60.0)
+# A push or pull queued or running for longer than this is taken as dead (its worker stopped): marked failed, so
+# a new one can start; git's lock files it left in the repository, older than this, are removed.
+GIT_OPERATION_TIMEOUT_SECONDS = env_float("GIT_OPERATION_TIMEOUT_SECONDS", 1800.0)
 # --- end Repositories ---
 
 # --- History and teams. ---

@@ -101,6 +101,7 @@ HTTP_MATRIX: dict[str, Http] = {
     "GET /api/workspaces/{workspace_id}/git/branches": Http(Role.VIEWER, ok=(200, 400)),
     "POST /api/workspaces/{workspace_id}/git/branches": Http(Role.EDITOR, {"name": "b"}, ok=(200, 400)),
     "POST /api/workspaces/{workspace_id}/git/switch": Http(Role.EDITOR, {"name": "b"}, ok=(200, 400)),
+    "POST /api/workspaces/{workspace_id}/git/switch/undo": Http(Role.EDITOR, {"switch_id": 1}, ok=(200, 400)),
     # timeline: blame and authorship (viewers read, editors mark AI-written lines reviewed)
     "GET /api/files/{file_id}/blame": Http(Role.VIEWER),
     "POST /api/files/{file_id}/blame/review": Http(Role.EDITOR, {}),

@@ -135,7 +135,7 @@ def test_a_pull_merges_a_remote_change_while_another_user_types_in_the_same_file
     assert alice.page_errors == bob.page_errors == []
 
 
-def test_switching_branches_asks_first_naming_who_is_editing_then_everyone_sees_the_branchs_text(
+def test_switching_branches_asks_first_naming_who_is_editing_then_everyone_sees_the_branchs_text_and_its_undo(
     project, server, browser
 ):
     workspace, node = project
@@ -161,9 +161,14 @@ def test_switching_branches_asks_first_naming_who_is_editing_then_everyone_sees_
     alice.click("[data-testid=git-branches]")
     alice.locator("[data-testid=git-branch]", has_text="feature").wait_for()
     assert "Branches: feature, main" in asked[0]
-    assert "Editing now: alice, bob" in asked[1]
+    assert "Editing now: bob." in asked[1]  # the server refused (409) naming the others; alice confirmed
     for page in (alice, bob):
         wait_for_editor_text(page, f"text === {APP + 'on the feature branch' + chr(10)!r}")
+    alice.click("[data-testid=git-undo-switch]")
+    alice.locator("[data-testid=git-branch]", has_text="main").wait_for()
+    assert "Undo the switch to feature" in asked[2] and "Editing now: bob." in asked[2]
+    for page in (alice, bob):
+        wait_for_editor_text(page, f"text === {APP!r}")
     assert alice.page_errors == bob.page_errors == []
 
 

@@ -6,10 +6,14 @@ diverged histories."""
 from __future__ import annotations
 
 import asyncio
+import os
+import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from channels.db import database_sync_to_async
+from django.utils import timezone
 
 from tests.support.helpers import make_user
 from tests.support.repos_data import PNG, git, make_repository
@@ -18,7 +22,7 @@ from workspace.collab import store
 from workspace.collab.attribution import Author
 from workspace.collab.files import create_file_with_text
 from workspace.projects.models import FileKind, FileNode
-from workspace.projects.services import create_workspace
+from workspace.projects.services import create_workspace, delete_file
 from workspace.repos import importer, sync, working
 from workspace.repos.models import Blob, GitOperation, Repository, repository_path
 
@@ -140,6 +144,36 @@ def test_a_pull_onto_local_commits_makes_a_merge_commit(user, origin, tmp_path):
     assert working.status(workspace.id)["changes"] == []
 
 
+@pytest.mark.django_db
+def test_a_pull_whose_remote_commits_conflict_with_local_commits_merges_keeping_both_and_reports_conflicts(
+    user, origin, tmp_path
+):
+    workspace = cloned_workspace(user, origin)
+    app = FileNode.objects.get(workspace=workspace, path="app.py")
+    store.replace_text(app.id, APP.replace("line 3\n", "line 3 local\n"), Author(user.id))
+    delete_file(FileNode.objects.get(workspace=workspace, path="gone.txt"))
+    local = working.commit(user, workspace.id, "Local work")["commit"]
+    remote_app = APP.replace("line 3\n", "line 3 remote\n").replace("line 8\n", "line 8 remote\n")
+    theirs = upstream_change(origin, tmp_path / "upstream", {"app.py": remote_app.encode(), "gone.txt": b"changed\n"})
+    operation = run_operation(user, workspace.id, "pull")
+    head = operation.result["commit"]
+    bare = repository_path(workspace.id)
+    assert git("rev-list", "--parents", "-n", "1", head, cwd=bare).split()[1:] == [local, theirs]
+    merged = APP.replace("line 3\n", "line 3 local\n").replace("line 8\n", "line 8 remote\n")
+    assert git("show", f"{head}:app.py", cwd=bare) == merged  # the clean hunk taken, the conflicting one ours
+    assert "gone.txt" not in git("ls-tree", "--name-only", head, cwd=bare).split()
+    assert "Conflicts" in git("log", "-1", "--format=%B", head, cwd=bare)
+    outcomes = {item["path"]: item for item in operation.result["files"]}
+    assert outcomes["app.py"]["status"] == "conflict"
+    assert [(c["ours"], c["theirs"]) for c in outcomes["app.py"]["conflicts"]] == [
+        ("line 3 local\n", "line 3 remote\n")
+    ]
+    assert outcomes["gone.txt"]["status"] == "conflict" and "deleted here" in outcomes["gone.txt"]["message"]
+    assert text_of(workspace, "app.py") == merged
+    assert working.status(workspace.id)["changes"] == []
+    assert git("show", f"{theirs}:app.py", cwd=bare) == remote_app  # nothing lost: the remote's side is a parent
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_a_pull_merges_a_remote_change_while_a_client_types_in_the_same_file(user, origin, tmp_path):
     workspace = await database_sync_to_async(cloned_workspace)(user, origin)
@@ -186,3 +220,49 @@ def test_edits_made_before_a_pull_are_still_credited_by_the_next_commit(user, or
     run_operation(user, workspace.id, "pull")
     message = working.commit(user, workspace.id, "After the pull")["message"]
     assert message == "After the pull\n\nCo-authored-by: bob <bob@users.sparkroom.invalid>\n"
+
+
+@pytest.mark.django_db
+def test_a_push_whose_worker_never_ran_is_reaped_after_the_timeout_so_a_new_one_can_start(user, origin, settings):
+    settings.GIT_OPERATION_TIMEOUT_SECONDS = 60
+    workspace = cloned_workspace(user, origin)
+    create_file_with_text(workspace, "new.py", "print('new')\n", author=Author(user.id))
+    working.commit(user, workspace.id, "Add new.py")
+    lost = sync.start(user, workspace.id, "push", lambda _: None)  # its message never reaches a worker
+    with pytest.raises(working.GitError, match="already under way"):
+        sync.start(user, workspace.id, "pull", lambda _: None)
+    # A worker claimed it, then died: still "running", started longer ago than the timeout.
+    GitOperation.objects.filter(id=lost.id).update(status="running", started_at=timezone.now() - timedelta(seconds=61))
+    lock = repository_path(workspace.id) / "refs" / "heads" / "main.lock"  # what a killed `git update-ref` leaves
+    lock.write_text("")
+    os.utime(lock, (time.time() - 120, time.time() - 120))
+    fresh_lock = repository_path(workspace.id) / "packed-refs.lock"  # a live git's: not touched
+    fresh_lock.write_text("")
+    operation = run_operation(user, workspace.id, "push")  # start() reaped the dead one first
+    reaped = GitOperation.objects.get(id=lost.id)
+    assert reaped.status == "failed" and reaped.finished_at is not None
+    assert "GIT_OPERATION_TIMEOUT_SECONDS" in reaped.error and "Start the push again" in reaped.error
+    assert not lock.exists() and fresh_lock.exists()
+    assert git("rev-parse", "main", cwd=origin).strip() == operation.result["commit"]
+    assert sync.run(lost.id) == "not claimed"  # a late message for it does nothing
+
+
+@pytest.mark.django_db
+def test_the_periodic_reaper_fails_operations_queued_or_running_past_the_timeout_and_leaves_the_others(
+    user, origin, settings
+):
+    settings.GIT_OPERATION_TIMEOUT_SECONDS = 60
+    workspaces = [cloned_workspace(user, origin) for _ in range(3)]
+    old = timezone.now() - timedelta(seconds=61)
+    queued = GitOperation.objects.create(workspace=workspaces[0], user=user, kind="pull")
+    GitOperation.objects.filter(id=queued.id).update(created_at=old)
+    running = GitOperation.objects.create(workspace=workspaces[1], user=user, kind="push", status="running")
+    GitOperation.objects.filter(id=running.id).update(created_at=old, started_at=old)
+    recent = GitOperation.objects.create(
+        workspace=workspaces[2], user=user, kind="pull", status="running", started_at=timezone.now()
+    )
+    assert sorted(sync.reap_stuck_operations()) == sorted([queued.id, running.id])
+    assert GitOperation.objects.get(id=queued.id).error.startswith("This pull was queued for longer than 60 s")
+    assert GitOperation.objects.get(id=running.id).error.startswith("This push was running for longer than 60 s")
+    assert GitOperation.objects.get(id=recent.id).status == "running"
+    assert sync.reap_stuck_operations() == []

@@ -92,6 +92,13 @@ def contributors_since(file_ids: Iterable[int], since: datetime | None) -> list[
         folded = folded.filter(last_at__gt=since)
     for query in (live, folded):
         keys.update(query.values_list(*AUTHOR_COLUMNS[:3]).distinct())
+    return contributors_of(keys)
+
+
+def contributors_of(keys: Iterable[tuple[int | None, str, str]]) -> list[Contributor]:
+    """The people (kind human) and models (spark / deep) among these (user id, kind, model) authors, people
+    first (by id), each once; other kinds (git, server, unknown) are nobody's contribution."""
+    keys = set(keys)
     user_ids = {user_id for user_id, kind, _ in keys if kind == HUMAN and user_id is not None}
     users = get_user_model().objects.filter(id__in=user_ids).order_by("id")
     people = [

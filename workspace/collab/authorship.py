@@ -11,6 +11,12 @@ Compaction deletes update rows, so before it does, `fold` replays the rows it fo
 credits (`DocAuthorship`: the snapshot's text as runs of [length, origin]) and stores the result beside the new
 snapshot. `current` is the stored credits plus the rows still in the log. Origins are kept per author and
 minute (the time shown is that minute's last update), which bounds what is stored.
+
+`credits_since(file_id, at)` is the same replay split at an instant (a commit): an author's characters from before and
+after it are separate origins (exactly for rows still in the log; to the minute for folded ones), and every
+deletion made after it that removed text older than it leaves a mark where it happened, which later edits move
+along. A commit credits the changed lines' writers and deleters from it (repos.coauthors). Deletions folded away
+by compaction leave no mark.
 """
 
 from __future__ import annotations
@@ -71,21 +77,40 @@ class Credits:
         return result
 
 
-class _Replay:
-    """Applies updates to a replica, crediting what each inserts to its origin."""
+@dataclass
+class Since:
+    """Credits split at an instant, and the deletions made after it of text older than it: (byte offset in the
+    text where the deleted text was, origin index of the deleting update)."""
 
-    def __init__(self, doc: Doc, origins: list[Origin], per_byte: array) -> None:
+    credits: Credits
+    at: float
+    deletions: list[tuple[int, int]]
+
+    def is_after(self, origin: int) -> bool:
+        return self.credits.origins[origin].at > self.at
+
+
+class _Replay:
+    """Applies updates to a replica, crediting what each inserts to its origin (and, split at `since`, marking
+    where later updates deleted older text)."""
+
+    def __init__(self, doc: Doc, origins: list[Origin], per_byte: array, since: float | None = None) -> None:
         self.doc, self.origins, self.per_byte = doc, origins, per_byte
-        self.index = {origin.key(): number for number, origin in enumerate(origins)}
+        self.since = since
+        self.marks: list[list[int]] = []  # [offset, origin index] of deletions, when split at `since`
+        self.index = {self._key(origin): number for number, origin in enumerate(origins)}
         self.current = 0
         # Both kept: pycrdt ends the subscription when they are collected.
         self.text = doc_text(doc)
         self.subscription = self.text.observe(self._on_change)
 
+    def _key(self, origin: Origin) -> tuple:
+        return origin.key() if self.since is None else (*origin.key(), origin.at > self.since)
+
     def apply(self, update: bytes, origin: Origin) -> None:
-        number = self.index.get(origin.key())
+        number = self.index.get(self._key(origin))
         if number is None:
-            number = self.index[origin.key()] = len(self.origins)
+            number = self.index[self._key(origin)] = len(self.origins)
             self.origins.append(origin)
         elif self.origins[number].at < origin.at:
             self.origins[number] = origin
@@ -101,9 +126,31 @@ class _Replay:
                 inserted = op["insert"]
                 size = len(inserted.encode("utf-8")) if isinstance(inserted, str) else 1
                 self.per_byte[position:position] = array("l", [self.current]) * size
+                self._shift_marks(position, size)
                 position += size
             elif "delete" in op:
-                del self.per_byte[position : position + op["delete"]]
+                size = op["delete"]
+                if self.since is not None:
+                    self._mark_deletion(position, size)
+                del self.per_byte[position : position + size]
+
+    def _shift_marks(self, position: int, inserted: int) -> None:
+        for mark in self.marks:
+            if mark[0] > position:
+                mark[0] += inserted
+
+    def _mark_deletion(self, position: int, size: int) -> None:
+        for mark in self.marks:
+            if mark[0] > position + size:
+                mark[0] -= size
+            elif mark[0] > position:
+                mark[0] = position
+        since = self.since
+        if self.origins[self.current].at > since and any(
+            self.origins[number].at <= since for number in self.per_byte[position : position + size]
+        ):
+            if [position, self.current] not in self.marks:
+                self.marks.append([position, self.current])
 
 
 def _stored(file_id: int, snapshot_text: str, snapshot_up_to: int) -> tuple[list[Origin], array, list | None]:
@@ -130,22 +177,25 @@ def _rows(file_id: int, after_id: int, up_to_id: int | None = None):
     )
 
 
-def _replay(file_id: int, snapshot: bytes, snapshot_up_to: int, up_to_id: int | None) -> tuple[Credits, int]:
+def _replay(
+    file_id: int, snapshot: bytes, snapshot_up_to: int, up_to_id: int | None, since: float | None = None
+) -> tuple[Credits, int, list[tuple[int, int]]]:
     doc = doc_from_updates([snapshot])
     origins, per_byte, runs = _stored(file_id, str(doc_text(doc)), snapshot_up_to)
-    replay = _Replay(doc, origins, per_byte)
+    replay = _Replay(doc, origins, per_byte, since)
     last_id = snapshot_up_to
     for update_id, data, author_id, kind, model, ref, created_at in _rows(file_id, snapshot_up_to, up_to_id):
         replay.apply(bytes(data), Origin(author_id, kind, model, ref, created_at.timestamp()))
         last_id = update_id
-    stored_runs = runs if last_id == snapshot_up_to else None
-    return Credits(str(doc_text(doc)), replay.origins, replay.per_byte, stored_runs), last_id
+    stored_runs = runs if last_id == snapshot_up_to and since is None else None
+    credits = Credits(str(doc_text(doc)), replay.origins, replay.per_byte, stored_runs)
+    return credits, last_id, [(offset, origin) for offset, origin in replay.marks]
 
 
 def fold(file_id: int, previous_snapshot: bytes, previous_up_to: int, up_to_id: int) -> None:
     """Store the credits of the file's text as of update `up_to_id`, from those of the previous snapshot and the
     rows between. Called by compaction in its transaction, before it deletes those rows."""
-    credits, _ = _replay(file_id, previous_snapshot, previous_up_to, up_to_id)
+    credits, _, _ = _replay(file_id, previous_snapshot, previous_up_to, up_to_id)
     _save(file_id, credits, up_to_id)
 
 
@@ -162,11 +212,23 @@ def _save(file_id: int, credits: Credits, up_to_id: int) -> None:
 
 def current(file_id: int) -> Credits:
     """The credits of the file's text as it is now: the stored ones and the updates still in the log."""
+    return _current(file_id, None)[0]
+
+
+def credits_since(file_id: int, at: float | None) -> Since:
+    """The credits of the file's text as it is now, split at epoch seconds `at` (None: nothing is older), and
+    the deletions made after `at` of text older than it."""
+    at = float("-inf") if at is None else at
+    credits, deletions = _current(file_id, at)
+    return Since(credits, at, deletions)
+
+
+def _current(file_id: int, at: float | None) -> tuple[Credits, list[tuple[int, int]]]:
     while True:
         row = DocState.objects.filter(file_id=file_id).values_list("snapshot", "last_update_id").first()
         snapshot, up_to = (bytes(row[0]), row[1]) if row else (b"", 0)
-        credits, _ = _replay(file_id, snapshot, up_to, None)
+        credits, _, deletions = _replay(file_id, snapshot, up_to, None, at)
         # A compaction between the two reads folded rows away: read again (see store.load_updates).
         now = DocState.objects.filter(file_id=file_id).values_list("last_update_id", flat=True).first() or 0
         if now == up_to:
-            return credits
+            return credits, deletions

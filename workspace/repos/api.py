@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from asgiref.sync import sync_to_async
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 from ninja import Router, Schema
 from ninja.errors import HttpError
@@ -222,6 +222,33 @@ class CommitIn(Schema):
 
 class BranchIn(Schema):
     name: str
+    # Switch even though others are in the workspace (the answer without it: 409 naming them).
+    confirm: bool = False
+
+
+class UndoSwitchIn(Schema):
+    switch_id: int
+    confirm: bool = False
+
+
+CONFIRM_RESPONSE = {
+    "responses": {
+        409: {
+            "description": "Others are editing: ask the user, naming them, then send `confirm: true`",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "detail": {"type": "string"},
+                            "editing": {"type": "array", "items": {"type": "string"}},
+                        },
+                    }
+                }
+            },
+        }
+    }
+}
 
 
 def _changed(workspace_id: int) -> None:
@@ -231,12 +258,14 @@ def _changed(workspace_id: int) -> None:
 
 @router.get("/workspaces/{workspace_id}/git", summary="The repository and the files changed since its last commit")
 def git_status(request, workspace_id: int):
-    """`{"initialised": false}` for a workspace without a repository; else its branch, HEAD commit, remote and
-    `changes`: [{path, status (added / modified / deleted), file_id}]."""
+    """`{"initialised": false}` for a workspace without a repository; else its branch, HEAD commit, remote,
+    `changes`: [{path, status (added / modified / deleted), file_id}] and `switch`: the branch switch that can be
+    undone ({id, from_branch, to_branch, user}) or null."""
     guard.api_role(request, workspace_id, Role.VIEWER)
     if not Repository.objects.filter(workspace_id=workspace_id).exists():
         return {"initialised": False, "changes": []}
-    return {"initialised": True, **_guard(working.status, workspace_id)}
+    status = _guard(working.status, workspace_id)
+    return {"initialised": True, **status, "switch": branches.undoable_switch(workspace_id)}
 
 
 @router.get("/workspaces/{workspace_id}/git/diff", summary="A file's text at the last commit and live")
@@ -311,11 +340,46 @@ def git_create_branch(request, workspace_id: int, payload: BranchIn):
     return _guard(branches.create_branch, workspace_id, payload.name)
 
 
-@router.post("/workspaces/{workspace_id}/git/switch", summary="Switch the live files to another branch")
+@router.post(
+    "/workspaces/{workspace_id}/git/switch",
+    summary="Switch the live files to another branch",
+    openapi_extra=CONFIRM_RESPONSE,
+)
 def git_switch(request, workspace_id: int, payload: BranchIn):
-    """Replaces the live documents' text with the branch's, for everyone (one CRDT edit per file); refused while
-    files differ from the last commit."""
+    """Replaces the live documents' text with the branch's, for everyone (one CRDT edit per file, stored for the
+    caller); refused while files differ from the last commit, and (409, naming them) while others are in the
+    workspace unless `confirm`. The answer's `switch` id undoes it (`…/git/switch/undo`)."""
     guard.api_role(request, workspace_id, Role.EDITOR)
-    result = _guard(branches.switch, request.user, workspace_id, payload.name)
+    return _switching(workspace_id, branches.switch, request.user, workspace_id, payload.name, confirm=payload.confirm)
+
+
+@router.post(
+    "/workspaces/{workspace_id}/git/switch/undo",
+    summary="Undo the latest branch switch: back to the branch and the live texts from before it",
+    openapi_extra=CONFIRM_RESPONSE,
+)
+def git_undo_switch(request, workspace_id: int, payload: UndoSwitchIn):
+    """Refused when it is not the latest switch or the workspace moved on since (a commit, pull or switch), and
+    (409, naming them) while others are in the workspace unless `confirm`."""
+    guard.api_role(request, workspace_id, Role.EDITOR)
+    return _switching(
+        workspace_id, branches.undo_switch, request.user, workspace_id, payload.switch_id, confirm=payload.confirm
+    )
+
+
+def _switching(workspace_id: int, func, *args, **kwargs):
+    """A switch or its undo; 409 naming who is editing when it needs confirming (before _guard's 400)."""
+    needs: list[branches.ConfirmFirst] = []
+
+    def call():
+        try:
+            return func(*args, **kwargs)
+        except branches.ConfirmFirst as exc:
+            needs.append(exc)
+            return None
+
+    result = _guard(call)
+    if needs:
+        return JsonResponse({"detail": str(needs[0]), "editing": needs[0].editing}, status=409)
     _changed(workspace_id)
     return result

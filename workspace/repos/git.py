@@ -9,8 +9,9 @@ security fixes. pygit2 needs a libgit2 built with libssh2 and lags on shallow cl
 - no system or global configuration (GIT_CONFIG_NOSYSTEM, GIT_CONFIG_GLOBAL=/dev/null, HOME an empty private
   directory), no hooks (core.hooksPath=/dev/null), no background gc, objects checked as they arrive
   (transfer.fsckObjects);
-- only the protocol the URL needs (GIT_ALLOW_PROTOCOL: https, ssh, or file for REPOS_LOCAL_ROOTS), never a
-  credential prompt (GIT_TERMINAL_PROMPT=0, askpass programs that fail, ssh in BatchMode);
+- only the protocol the URL needs (GIT_ALLOW_PROTOCOL: https, ssh, file for REPOS_LOCAL_ROOTS, http only for the
+  hosts of REPOS_HTTP_HOSTS), never a credential prompt (GIT_TERMINAL_PROMPT=0, askpass programs that fail, ssh
+  in BatchMode);
 - ssh without user configuration (-F /dev/null) or agent, a deploy key only from a 0600 file in a 0700 directory
   removed afterwards, host keys accepted on first use and checked ever after (StrictHostKeyChecking=accept-new,
   the workspace's own known_hosts file);
@@ -64,13 +65,14 @@ class GitError(ValueError):
 
 @dataclass(frozen=True)
 class Remote:
-    protocol: str  # "https", "ssh" or "file"
+    protocol: str  # "https", "ssh", "file", or "http" (REPOS_HTTP_HOSTS)
     url: str  # what git is given
     display: str  # what is stored and shown
 
 
 def parse_remote(url: str) -> Remote:
-    """Check a clone URL: https, ssh (ssh://… or user@host:path), or a local path / file:// under REPOS_LOCAL_ROOTS."""
+    """Check a clone URL: https, ssh (ssh://… or user@host:path), a local path / file:// under REPOS_LOCAL_ROOTS, or
+    http to a host of REPOS_HTTP_HOSTS."""
     url = (url or "").strip()
     if not url:
         raise GitError("Give the URL of a git repository.")
@@ -83,12 +85,14 @@ def parse_remote(url: str) -> Remote:
     if "://" in url:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
-        if scheme == "https":
+        if scheme == "http" and (parts.hostname or "").lower() not in settings.REPOS_HTTP_HOSTS:
+            raise GitError("Plain http is not encrypted: use the https or ssh URL of the repository.")
+        if scheme in ("https", "http"):
             if parts.username or parts.password:
                 raise GitError("Put no credentials in the URL: clone private repositories over ssh with a deploy key.")
             if not parts.hostname or not _HOST.match(parts.hostname):
-                raise GitError("The https URL has no valid host.")
-            return Remote("https", url, url)
+                raise GitError(f"The {scheme} URL has no valid host.")
+            return Remote(scheme, url, url)
         if scheme == "ssh":
             if parts.password:
                 raise GitError("Put no password in the URL: use a deploy key.")
@@ -99,8 +103,6 @@ def parse_remote(url: str) -> Remote:
             ):
                 raise GitError("The ssh URL has no valid host or user.")
             return Remote("ssh", url, url)
-        if scheme == "http":
-            raise GitError("Plain http is not encrypted: use the https or ssh URL of the repository.")
         raise GitError(f"{scheme}:// URLs are not supported: use https, ssh, or a local path (self-hosted).")
     match = _SCP.match(url)
     if match and len(match.group("host")) > 1:  # "C:..." is a drive, not a host
@@ -236,10 +238,19 @@ class GitSession:
         hide: Iterable[tuple[str, str]] = (),
         input: bytes | None = None,
         env: dict[str, str] | None = None,
+        allowed: tuple[int, ...] = (0,),
     ) -> str:
         """See `run_bytes`; stdout decoded as UTF-8."""
         return self.run_bytes(
-            args, cwd=cwd, timeout=timeout, on_tick=on_tick, watch=watch, hide=hide, input=input, env=env
+            args,
+            cwd=cwd,
+            timeout=timeout,
+            on_tick=on_tick,
+            watch=watch,
+            hide=hide,
+            input=input,
+            env=env,
+            allowed=allowed,
         ).decode("utf-8", "replace")
 
     def run_bytes(
@@ -253,10 +264,12 @@ class GitSession:
         hide: Iterable[tuple[str, str]] = (),
         input: bytes | None = None,
         env: dict[str, str] | None = None,
+        allowed: tuple[int, ...] = (0,),
     ) -> bytes:
         """Run `git <args>`; its stdout. `on_tick(last progress line)` about every second; `watch`: (folder,
         bytes) it may write at most; `input`: what git reads on its stdin; `env`: more environment (an index
-        file, an author). Failures raise GitError with git's last words, server paths hidden."""
+        file, an author); `allowed`: exit statuses that are not failures (`merge-tree`: 1 = conflicts).
+        Failures raise GitError with git's last words, server paths hidden."""
         timeout = settings.REPOS_GIT_TIMEOUT if timeout is None else timeout
         process = subprocess.Popen(
             ["git", *SAFE_CONFIG, *args],
@@ -298,7 +311,7 @@ class GitSession:
             reader.join(timeout=5)
         if refused:
             raise GitError(f"Refused: {refused}.")
-        if process.returncode != 0:
+        if process.returncode not in allowed:
             raise GitError(_describe_failure(args[0], process.returncode, errors, hide))
         return b"".join(output)
 

@@ -147,3 +147,26 @@ class GitOperation(models.Model):
 
     class Meta:
         ordering = ["-id"]
+
+
+class BranchSwitch(models.Model):
+    """One switch of a workspace's live files to another branch, kept so that it can be undone (repos.branches):
+    the live state before it of every file it changed, by workspace path — {"text": sha} (a document's exact text,
+    UTF-8, as a blob written into the bare repository: usually one it holds already, the files were as committed),
+    {"blob": sha} (a stored file's bytes, the same way), or {"absent": true} (a file the switch created). The blobs
+    are not referenced by any commit: they last while the repository is not garbage-collected by hand (Sparkroom
+    never runs gc)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="branch_switches")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    from_branch = models.CharField(max_length=255)
+    from_commit = models.CharField(max_length=64, blank=True, default="")
+    to_branch = models.CharField(max_length=255)
+    to_commit = models.CharField(max_length=64)
+    before = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+
+    class Meta:
+        ordering = ["-id"]

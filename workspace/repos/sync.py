@@ -6,8 +6,14 @@ three-way merge (base = the last commit, theirs = the remote's version, ours = t
 CRDT edit through the documents' one path (`collab.merge.merge_into_file`), so nothing typed is lost; where
 both sides changed the same lines the live text is kept and the conflict is reported. Files the remote added
 are created, files it deleted are removed (unless they were edited here: kept, reported). When the local branch
-has commits the remote lacks, the two are merged by git first (`merge-tree`, a merge commit; refused when they
-conflict). The branch then points at the pulled (or merge) commit, which becomes the new base.
+has commits the remote lacks, the two are merged first into a merge commit (`merges.py`: git's merge-tree, and
+where both changed the same lines the three-way merge that keeps this workspace's lines and reports the remote's,
+like live-text conflicts). The branch then points at the pulled (or merge) commit, which becomes the new base.
+
+One operation at a time per workspace. One queued or running longer than GIT_OPERATION_TIMEOUT_SECONDS is taken
+as dead (its worker died, its message was lost) and marked failed by `reap_stuck_operations` — when another is
+asked for, and periodically by every worker (tasks/git.py) — which also removes the git lock files such a killed
+git left in the repository. A worker that was only slow finds its operation failed and records nothing more.
 """
 
 from __future__ import annotations
@@ -36,9 +42,16 @@ from workspace.projects.services import (
     normalise_path,
     notify_tree_changed,
 )
-from workspace.repos import git, working
+from workspace.repos import git, merges, working
 from workspace.repos.blobs import classify, new_blob, stored_bytes
-from workspace.repos.models import FINISHED_IMPORT_STATUSES, GitOperation, GitOperationKind, ImportStatus, Repository
+from workspace.repos.models import (
+    FINISHED_IMPORT_STATUSES,
+    GitOperation,
+    GitOperationKind,
+    ImportStatus,
+    Repository,
+    repository_path,
+)
 from workspace.repos.working import HeadEntry
 
 logger = logging.getLogger(__name__)
@@ -75,12 +88,12 @@ def start(user: AbstractBaseUser, workspace_id: int, kind: str, enqueue) -> GitO
     if not repository.remote_url:
         raise git.GitError("This repository has no remote to push to or pull from.")
     git.parse_remote(repository.remote_url)
+    reap_stuck_operations(workspace_id)  # one whose worker died no longer stands in the way
     with transaction.atomic():
         Repository.objects.select_for_update().filter(id=repository.id).values_list("id", flat=True).first()
-        # One at a time per workspace; one whose worker died (running past twice the git time limit) no longer counts.
-        alive = timezone.now() - timedelta(seconds=2 * settings.REPOS_GIT_TIMEOUT)
-        busy = GitOperation.objects.filter(workspace_id=workspace_id).filter(
-            Q(status=ImportStatus.QUEUED) | Q(status=ImportStatus.RUNNING, started_at__gt=alive)
+        # One at a time per workspace.
+        busy = GitOperation.objects.filter(
+            workspace_id=workspace_id, status__in=(ImportStatus.QUEUED, ImportStatus.RUNNING)
         )
         if busy.exists():
             raise git.GitError("A push or pull of this workspace is already under way: wait for it to finish.")
@@ -88,6 +101,49 @@ def start(user: AbstractBaseUser, workspace_id: int, kind: str, enqueue) -> GitO
         transaction.on_commit(partial(_broadcast, operation.id, "git.progress"))
         transaction.on_commit(partial(enqueue, operation.id))
     return operation
+
+
+def reap_stuck_operations(workspace_id: int | None = None) -> list[int]:
+    """Mark failed every push or pull (of the workspace, or all) queued or running for longer than
+    GIT_OPERATION_TIMEOUT_SECONDS — its worker died or its message was lost — and remove the git lock files such
+    an operation left in its repository (as old as that); the ids marked."""
+    timeout = settings.GIT_OPERATION_TIMEOUT_SECONDS
+    cutoff = timezone.now() - timedelta(seconds=timeout)
+    stuck = GitOperation.objects.filter(
+        Q(status=ImportStatus.QUEUED, created_at__lt=cutoff) | Q(status=ImportStatus.RUNNING, started_at__lt=cutoff)
+    )
+    if workspace_id is not None:
+        stuck = stuck.filter(workspace_id=workspace_id)
+    reaped = []
+    for operation in stuck.only("id", "workspace_id", "kind", "status"):
+        what = "push" if operation.kind == GitOperationKind.PUSH else "pull"
+        error = (
+            f"This {what} was {operation.status} for longer than {timeout:g} s (GIT_OPERATION_TIMEOUT_SECONDS): its "
+            f"worker stopped, so it was marked failed. Start the {what} again."
+        )
+        marked = GitOperation.objects.filter(id=operation.id, status=operation.status).update(
+            status=ImportStatus.FAILED, finished_at=timezone.now(), step=str(ImportStatus.FAILED), error=error
+        )
+        if marked:
+            reaped.append(operation.id)
+            _release_git_locks(operation.workspace_id, cutoff.timestamp())
+            _broadcast(operation.id, "git.finished")
+            logger.warning("git operation %s reaped: %s", operation.id, error)
+    return reaped
+
+
+def _release_git_locks(workspace_id: int, older_than: float) -> None:
+    """git's `*.lock` files (refs, packed-refs, HEAD, config, shallow) left in the bare repository by a killed
+    git, if older than `older_than` (epoch seconds): a git command holds one for milliseconds."""
+    folder = repository_path(workspace_id)
+    candidates = [*(folder / "refs").rglob("*.lock"), *folder.glob("*.lock")] if folder.is_dir() else []
+    for lock in candidates:
+        try:
+            if lock.is_file() and lock.stat().st_mtime < older_than:
+                lock.unlink()
+                logger.warning("removed stale git lock %s", lock)
+        except OSError:
+            pass
 
 
 def _claim(operation_id: int) -> GitOperation | None:
@@ -181,37 +237,36 @@ def pull(operation: GitOperation) -> dict:
         head = repository.head_commit
         if head == theirs or (head and _is_ancestor(git_session, repository, theirs, head)):
             return {"commit": head, "up_to_date": True, "files": []}
-        target = theirs if not head or _is_ancestor(git_session, repository, head, theirs) else None
-        if target is None:
-            target = _merge_commit(git_session, repository, head, theirs, operation)
+        target, committed = theirs, {}
+        if head and not _is_ancestor(git_session, repository, head, theirs):
+            who = operation.user.get_username() if operation.user else "sparkroom"
+            merged = merges.merge_commit(git_session, repository, head, theirs, who)
+            target, committed = merged.commit, merged.conflicts
         _step(operation, "merging into the live files", 0.5)
         base = working.head_entries(git_session, repository)
         incoming = working.head_entries(git_session, repository, target)
         author = Author(operation.user_id, GIT, "", f"pull:{operation.id}")
-        files = bring_in(git_session, repository, base, incoming, author)
+        # The pull starts writing the live files here (and nowhere else).
+        files = _with_commit_conflicts(repository, bring_in(git_session, repository, base, incoming, author), committed)
         working.move_branch(git_session, repository, target)
     # `synced_at` stays: edits not committed yet, made before the pull, are still to be credited by the next commit.
     Repository.objects.filter(id=repository.id).update(head_commit=target)
     return {"commit": target, "up_to_date": False, "files": files}
 
 
-def _merge_commit(
-    session: git.GitSession, repository: Repository, head: str, theirs: str, operation: GitOperation
-) -> str:
-    """Local commits the remote lacks: git merges the two histories' trees first (refused on a conflict)."""
-    try:
-        tree = session.run(["merge-tree", "--write-tree", head, theirs], cwd=repository.path).split()[0]
-    except git.GitError as exc:
-        raise git.GitError(
-            "The remote and this workspace's commits change the same lines: merge them outside Sparkroom."
-        ) from exc
-    name = operation.user.get_username() if operation.user else "sparkroom"
-    people = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": f"{name}@users.sparkroom.invalid"}
-    people |= {"GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": people["GIT_AUTHOR_EMAIL"]}
-    message = f"Merge {repository.branch} of {repository.remote_url}\n".encode()
-    return session.run(
-        ["commit-tree", tree, "-p", head, "-p", theirs, "-F", "-"], cwd=repository.path, env=people, input=message
-    ).strip()
+def _with_commit_conflicts(repository: Repository, outcomes: list[dict], committed: dict[str, dict]) -> list[dict]:
+    """The live outcomes, with the conflicts of the merge commit (merges.py) reported on their files the same way."""
+    by_path = {outcome["path"]: outcome for outcome in outcomes}
+    for path, conflict in sorted(committed.items()):
+        where = working.workspace_path(repository, path)
+        outcome = by_path.get(where)
+        if outcome is None:
+            outcome = by_path[where] = {"path": where, "status": "conflict", "conflicts": []}
+            outcomes.append(outcome)
+        outcome["status"] = "conflict"
+        outcome["message"] = conflict["message"]
+        outcome["conflicts"] = conflict["conflicts"] + outcome.get("conflicts", [])
+    return sorted(outcomes, key=lambda outcome: outcome["path"])
 
 
 def bring_in(
@@ -234,20 +289,20 @@ def bring_in(
         node = FileNode.objects.filter(workspace_id=repository.workspace_id, path=where).first()
         old_bytes = session.run_bytes(["cat-file", "blob", old.sha], cwd=repository.path) if old else b""
         if new is None:
-            outcomes.append(_removed(node, where, old_bytes))
+            outcomes.append(remove_unless_edited(node, where, old_bytes))
             continue
         new_bytes = session.run_bytes(["cat-file", "blob", new.sha], cwd=repository.path)
         if node is None:
             if old is not None:
                 outcomes.append({"path": where, "status": "conflict", "message": "deleted here, changed remotely"})
                 continue
-            outcomes.append(_created(workspace, where, new_bytes, author))
+            outcomes.append(create_from_bytes(workspace, where, new_bytes, author))
             continue
         if node.is_folder:
             outcomes.append({"path": where, "status": "conflict", "message": f"{where} is a folder here"})
             continue
         if node.kind != FileKind.TEXT:
-            outcomes.append(_replace_stored(node, where, old_bytes, new_bytes))
+            outcomes.append(replace_stored(node, where, old_bytes, new_bytes))
             continue
         _, text = classify(new_bytes, 1 << 62)
         if text is None:
@@ -258,7 +313,8 @@ def bring_in(
     return outcomes
 
 
-def _removed(node: FileNode | None, where: str, old_bytes: bytes) -> dict:
+def remove_unless_edited(node: FileNode | None, where: str, old_bytes: bytes) -> dict:
+    """Delete the file if its live content is still `old_bytes`; else keep it (a conflict)."""
     if node is None:
         return {"path": where, "status": "deleted"}
     live = load_text(node.id).encode() if node.kind == FileKind.TEXT else stored_bytes(node)
@@ -268,7 +324,8 @@ def _removed(node: FileNode | None, where: str, old_bytes: bytes) -> dict:
     return {"path": where, "status": "deleted"}
 
 
-def _created(workspace, where: str, data: bytes, author: Author) -> dict:
+def create_from_bytes(workspace, where: str, data: bytes, author: Author) -> dict:
+    """A new file of these bytes: a document when they are text, else a stored file."""
     kind, text = classify(data, settings.COLLAB_MAX_DOC_BYTES)
     if text is not None:
         create_file_with_text(workspace, where, text, author=author)
@@ -279,7 +336,8 @@ def _created(workspace, where: str, data: bytes, author: Author) -> dict:
     return {"path": where, "status": "added"}
 
 
-def _replace_stored(node: FileNode, where: str, old_bytes: bytes, new_bytes: bytes) -> dict:
+def replace_stored(node: FileNode, where: str, old_bytes: bytes, new_bytes: bytes) -> dict:
+    """A stored file's bytes replaced, if they are still `old_bytes`; else kept (a conflict)."""
     if stored_bytes(node) != old_bytes:
         return {"path": where, "status": "conflict", "message": "changed here and remotely: kept"}
     new_blob(node, new_bytes).save()

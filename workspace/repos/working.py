@@ -5,7 +5,8 @@ The repository is bare: there is no checkout on disk. The live documents are the
 with the export's snapshot (`export.take_snapshot`), and compared with HEAD's tree by git blob ids (hashed here
 the way git hashes a blob). A commit writes the chosen files' live bytes as blobs, builds the tree in a private
 index started from HEAD (`read-tree`, `update-index`, `write-tree`), makes the commit (`commit-tree`, author the
-committing user, every other contributor since the last sync a `Co-authored-by:` trailer) and moves the branch
+committing user, every other contributor to the changed lines since the last commit a `Co-authored-by:` trailer,
+see repos.coauthors) and moves the branch
 only if nobody moved it meanwhile (`update-ref <new> <old>`).
 """
 
@@ -24,10 +25,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from workspace.collab.attribution import contributors_since, email_of
+from workspace.collab.attribution import Contributor, email_of
 from workspace.collab.ydoc import doc_from_updates, doc_text
-from workspace.projects.models import FileNode
-from workspace.repos import export, git
+from workspace.projects.models import FileKind, FileNode
+from workspace.repos import coauthors, export, git
 from workspace.repos.git import GitError
 from workspace.repos.models import Repository, repository_path
 
@@ -224,18 +225,34 @@ def _identity(user: AbstractBaseUser) -> tuple[str, str]:
     return name or user.get_username(), email_of(user)
 
 
-def commit_message(message: str, user: AbstractBaseUser, file_ids: Iterable[int], since: datetime | None) -> str:
-    """The message with a `Co-authored-by:` trailer for every other person and every model who wrote to these
-    files since `since`."""
-    trailers = []
-    for contributor in contributors_since(file_ids, since):
-        if contributor.user_id is not None and contributor.user_id == user.id:
-            continue
-        trailers.append(f"Co-authored-by: {contributor.name} <{contributor.email}>")
+def commit_message(message: str, contributors: Iterable[Contributor]) -> str:
+    """The message with a `Co-authored-by:` trailer for every contributor."""
+    trailers = [f"Co-authored-by: {contributor.name} <{contributor.email}>" for contributor in contributors]
     text = message.strip() + "\n"
     if trailers:
         text += "\n" + "\n".join(trailers) + "\n"
     return text
+
+
+def _co_authors(
+    session: git.GitSession, repository: Repository, head: dict[str, HeadEntry], changes: list[Change], user
+) -> list[Contributor]:
+    """Who wrote the changed lines of these files since the last commit (repos.coauthors), `user` left out."""
+    nodes = dict(
+        FileNode.objects.filter(
+            workspace_id=repository.workspace_id,
+            kind=FileKind.TEXT,
+            path__in=[c.workspace_path for c in changes if c.status != DELETED],
+        ).values_list("path", "id")
+    )
+    texts = []
+    for change in changes:
+        if change.workspace_path not in nodes:
+            continue
+        entry = head.get(change.path)
+        before = _cat(session, repository, entry.sha) if entry and entry.mode in REGULAR_MODES else b""
+        texts.append((nodes[change.workspace_path], before.decode("utf-8", "replace")))
+    return coauthors.co_authors(texts, repository.synced_at, user.id)
 
 
 def commit(user: AbstractBaseUser, workspace_id: int, message: str, paths: list[str] | None = None) -> dict:
@@ -256,10 +273,7 @@ def commit(user: AbstractBaseUser, workspace_id: int, message: str, paths: list[
             changes = [change for change in changes if change.workspace_path in wanted]
         if not changes:
             raise GitError("Nothing to commit: the chosen files are as in the last commit.")
-        file_ids = FileNode.objects.filter(
-            workspace_id=workspace_id, path__in=[c.workspace_path for c in changes if c.status != DELETED]
-        ).values_list("id", flat=True)
-        text = commit_message(message, user, list(file_ids), repository.synced_at)
+        text = commit_message(message, _co_authors(session, repository, head, changes, user))
         new_commit = _write_commit(session, repository, head, live, changes, text, _identity(user))
     Repository.objects.filter(id=repository.id).update(head_commit=new_commit, synced_at=live.taken_at)
     return {

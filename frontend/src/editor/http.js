@@ -19,7 +19,10 @@ export async function api(method, url, body) {
   });
   const data = await response.json().catch(() => ({}));
   if (!response.ok) {
-    throw new Error(data.detail || data.message || `${method} ${url} failed (${response.status})`);
+    const error = new Error(data.detail || data.message || `${method} ${url} failed (${response.status})`);
+    error.status = response.status; // e.g. 409: the answer (`data`) says what to confirm
+    error.data = data;
+    throw error;
   }
   return data;
 }

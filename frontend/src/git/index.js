@@ -66,7 +66,11 @@ class GitPanel {
         ? h('div', { class: 'git-row' },
             h('button', { type: 'button', testid: 'git-pull', disabled: !s.remote_url, onclick: () => this.operation('pull') }, 'Pull'),
             h('button', { type: 'button', testid: 'git-push', disabled: !s.remote_url || !s.head_commit, onclick: () => this.operation('push') }, 'Push'),
-            h('button', { type: 'button', testid: 'git-branches', onclick: () => this.branches() }, 'Branches…'))
+            h('button', { type: 'button', testid: 'git-branches', onclick: () => this.branches() }, 'Branches…'),
+            s.switch
+              ? h('button', { type: 'button', testid: 'git-undo-switch', title: `Switched by ${s.switch.user || 'someone'}`,
+                  onclick: () => this.undoSwitch(s.switch) }, `Undo switch to ${s.switch.to_branch}`)
+              : null)
         : null,
     );
     const known = new Set(s.changes.map((c) => c.path));
@@ -168,13 +172,36 @@ class GitPanel {
         this.say(`Created branch ${name}.`, 'succeeded');
         return;
       }
-      const editing = info.editing.length ? info.editing.join(', ') : 'nobody else';
-      if (!window.confirm(`Switch the workspace to ${name}? The files change for everyone. Editing now: ${editing}.`)) return;
-      const done = await api('POST', `${this.base}/switch`, { name });
-      this.say(`Switched to ${done.branch}.`, 'succeeded');
+      const done = await this.confirmed(`${this.base}/switch`, { name }, `Switch the workspace to ${name}?`);
+      if (!done) return;
+      this.say(`Switched to ${done.branch}. "Undo switch" brings the files back as they were.`, 'succeeded');
       await this.refresh();
     } catch (error) {
       this.failed(error);
+    }
+  }
+
+  async undoSwitch(info) {
+    try {
+      const done = await this.confirmed(`${this.base}/switch/undo`, { switch_id: info.id },
+        `Undo the switch to ${info.to_branch} (back to ${info.from_branch} and the files as they were)?`);
+      if (!done) return;
+      this.say(`Back on ${done.branch}.`, 'succeeded');
+      await this.refresh();
+    } catch (error) {
+      this.failed(error);
+    }
+  }
+
+  /** A switch (or its undo): when others are editing the server answers 409 naming them; ask, then confirm. */
+  async confirmed(url, body, question) {
+    try {
+      return await api('POST', url, body);
+    } catch (error) {
+      if (error.status !== 409) throw error;
+      const names = error.data.editing || [];
+      if (!window.confirm(`${question} The files change for everyone. Editing now: ${names.join(', ')}.`)) return null;
+      return api('POST', url, { ...body, confirm: true });
     }
   }
 
