@@ -116,6 +116,8 @@ def replay_sessions(snapshot: bytes, rows: list[Row], open_session: Session | No
     """The sessions of `rows` applied in order onto `snapshot`, each with its text at its end. `open_session`: the
     last stored version when it ends at the snapshot; rows that continue it extend it (returned first, no longer
     `stored`)."""
+    if not rows:
+        return []
     doc = doc_from_updates([snapshot])
     text = doc_text(doc)
     sessions: list[Session] = []
@@ -199,20 +201,21 @@ def _store(file_id: int, session: Session, row: DocVersion | None, previous_text
 
 
 def stored_versions(file_id: int) -> list[DocVersion]:
-    """The stored versions, oldest first."""
-    return list(DocVersion.objects.filter(file_id=file_id).order_by("up_to_update_id"))
+    """The stored versions, oldest first (their texts are read when used)."""
+    return list(DocVersion.objects.filter(file_id=file_id).defer("text").order_by("up_to_update_id"))
 
 
 def log_sessions(file_id: int) -> tuple[list[DocVersion], list[Session], int]:
     """The stored versions (oldest first), the sessions of the updates still in the log (a first one continuing the
     last stored version replaces it), and the id of the newest update included (the live text's)."""
     while True:
-        row = DocState.objects.filter(file_id=file_id).values_list("snapshot", "last_update_id").first()
-        snapshot, up_to = (bytes(row[0]), row[1]) if row else (b"", 0)
+        up_to = _folded_up_to(file_id)
         stored = stored_versions(file_id)
         rows = _rows(file_id, up_to)
-        now = DocState.objects.filter(file_id=file_id).values_list("last_update_id", flat=True).first() or 0
-        if now == up_to:  # else a compaction folded rows meanwhile: read again (see store.load_updates)
+        # The snapshot only when rows are to be replayed onto it (for a large file, most of what is read).
+        row = DocState.objects.filter(file_id=file_id).values_list("snapshot", flat=True).first() if rows else None
+        snapshot = bytes(row) if row else b""
+        if _folded_up_to(file_id) == up_to:  # else a compaction folded rows meanwhile: read again
             break
     open_version = stored[-1] if stored and stored[-1].up_to_update_id == up_to else None
     open_session = _as_session(open_version) if open_version is not None else None
@@ -220,6 +223,10 @@ def log_sessions(file_id: int) -> tuple[list[DocVersion], list[Session], int]:
     if sessions and sessions[0].continues_stored:
         stored = stored[:-1]
     return stored, sessions, rows[-1].id if rows else up_to
+
+
+def _folded_up_to(file_id: int) -> int:
+    return DocState.objects.filter(file_id=file_id).values_list("last_update_id", flat=True).first() or 0
 
 
 def text_at_update(file_id: int, update_id: int) -> str | None:
