@@ -35,7 +35,8 @@ export default {
     const compare = h('button', { type: 'button', testid: 'history-compare', disabled: true }, 'Compare ticked');
     const list = h('ul', { className: 'history-list', testid: 'history-versions' });
     const restores = h('ul', { className: 'history-restores', testid: 'history-restores' });
-    root.append(h('div', {}, h('h3', {}, 'Versions'), compare), list, h('h3', {}, 'Restores'), restores);
+    root.append(h('div', { className: 'history-row' }, h('h3', { className: 'grow' }, 'Versions'), compare), list,
+      h('h3', {}, 'Restores'), restores);
     const ticked = new Set();
     let timer = null;
     let unobserve = null;
@@ -48,15 +49,14 @@ export default {
         if (tick.checked) ticked.add(version.id); else ticked.delete(version.id);
         compare.disabled = ticked.size !== 2;
       });
-      const open = h('button', { type: 'button', testid: 'history-open' }, 'Diff with live');
+      const open = h('button', { type: 'button', testid: 'history-open', title: 'Diff with the live text' }, 'Diff');
       open.addEventListener('click', () => openDiff(version.id, null, `${span(version)} ← → live`));
       return h('li', { className: `history-version${version.compacted ? '' : ' live-log'}`, testid: 'history-version',
         'data-version-id': version.id },
-      h('div', { className: 'row' }, tick, h('span', { className: 'when' }, span(version)),
-        h('span', { className: 'counts' }, `+${version.lines_added} −${version.lines_deleted}`),
-        index === 0 ? h('small', {}, '(latest)') : null),
-      h('div', { className: 'who', testid: 'history-participants' }, names(version)),
-      h('div', { className: 'row' }, open));
+      h('div', { className: 'history-row' }, tick, h('span', { className: 'history-when' }, span(version)),
+        h('span', { className: 'history-counts' }, `+${version.lines_added} −${version.lines_deleted}`),
+        index === 0 ? h('small', {}, '(latest)') : null, h('span', { className: 'grow' }), open),
+      h('div', { className: 'history-who', testid: 'history-participants' }, names(version)));
     }
 
     function restoreItem(record) {

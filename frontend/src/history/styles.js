@@ -6,10 +6,12 @@ export const STYLE = `
 .history-list { list-style: none; margin: 0; padding: 0; display: flex; flex-direction: column; gap: 6px; }
 .history-version { display: grid; gap: 2px; padding: 4px 6px; border-left: 3px solid var(--border); }
 .history-version.live-log { border-left-color: var(--ok); }
-.history-version .row { display: flex; gap: 6px; align-items: center; flex-wrap: wrap; }
-.history-version .when { font-family: var(--mono); font-size: 12px; }
-.history-version .counts { font: 11px var(--mono); color: var(--text-dim); }
-.history-version .who { color: var(--text-dim); }
+.history-row { display: flex; gap: 6px; align-items: center; flex-wrap: wrap; }
+.history-row .grow { flex: 1; }
+.history-when { font-family: var(--mono); font-size: 12px; }
+.history-counts { font: 11px var(--mono); color: var(--text-dim); }
+.history-who { color: var(--text-dim); padding-left: 20px; }
+.history-panel button, .history-hunks button { padding: 2px 8px; font-size: 12px; }
 .history-restores { list-style: none; margin: 0; padding: 0; display: grid; gap: 4px; font-size: 12px; }
 .history-diff { position: fixed; inset: 6% 6%; z-index: 50; display: flex; flex-direction: column; background: var(--bg);
   border: 1px solid var(--border); border-radius: 8px; box-shadow: 0 10px 40px rgba(0,0,0,.5); }
