@@ -73,7 +73,18 @@ def decompress(data: bytes) -> str:
 
 def line_changes(old: str, new: str) -> tuple[int, int]:
     """Lines added and deleted going from `old` to `new`."""
-    matcher = SequenceMatcher(None, old.splitlines(), new.splitlines(), autojunk=False)
+    before, after = old.splitlines(), new.splitlines()
+    # The lines both share at the start and the end are left out first: a session mostly changes a few lines.
+    start = 0
+    while start < min(len(before), len(after)) and before[start] == after[start]:
+        start += 1
+    end = 0
+    while end < min(len(before), len(after)) - start and before[-1 - end] == after[-1 - end]:
+        end += 1
+    before, after = before[start : len(before) - end], after[start : len(after) - end]
+    if not before or not after:
+        return len(after), len(before)
+    matcher = SequenceMatcher(None, before, after, autojunk=False)
     added = deleted = 0
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag != "equal":
