@@ -229,7 +229,7 @@ def log_sessions(file_id: int) -> tuple[list[DocVersion], list[Session], int]:
         if _folded_up_to(file_id) == up_to:  # else a compaction folded rows meanwhile: read again
             break
     open_version = stored[-1] if stored and stored[-1].up_to_update_id == up_to else None
-    open_session = _as_session(open_version) if open_version is not None else None
+    open_session = _as_session(open_version) if open_version is not None and rows else None
     sessions = replay_sessions(snapshot, rows, open_session)
     if sessions and sessions[0].continues_stored:
         stored = stored[:-1]

@@ -105,7 +105,7 @@ def timeline(node: FileNode) -> Timeline:
         )
         for v in stored
     ]
-    previous = versions.decompress(stored[-1].text) if stored else ""
+    previous = versions.decompress(stored[-1].text) if stored and sessions else ""
     texts = {}
     for session in sessions:
         added, deleted = versions.line_changes(previous, session.text)
