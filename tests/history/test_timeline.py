@@ -4,13 +4,16 @@ keep concurrent live edits, stored for the restoring user, and undoing a restore
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
+from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from tests.support.file_history import append, time_all, write
 from tests.support.helpers import make_member, make_user
+from tests.support.yclient import YClient
 from workspace.collab import store
 from workspace.collab.attribution import HUMAN, SPARK, Author
 from workspace.collab.files import create_file_with_text
@@ -131,3 +134,27 @@ def test_hunks_chosen_against_a_live_text_compaction_folded_away_are_refused_as_
     store.compact(node.id)
     with pytest.raises(restore.Stale):
         restore.restore(node, bob, original, [0], diff.live_update_id)
+
+
+async def test_a_restore_reaches_a_connected_client_at_once_and_keeps_what_it_typed_after_the_diff(setup):
+    node, alice, bob = setup
+    await database_sync_to_async(write)(
+        node.id, Author(alice.id, HUMAN), replace_line("return 1", "return 10"), T0 + timedelta(minutes=1)
+    )
+    found = await database_sync_to_async(history.timeline)(node)
+    diff = await database_sync_to_async(history.diff)(node, found.versions[-1].id)
+    client = YClient(node.id, user=alice)
+    assert await client.connect()
+    await client.sync()
+    try:
+        await client.insert(0, "# alice\n")
+        for _ in range(200):  # until the server stored it
+            if (await database_sync_to_async(store.load_text)(node.id)).startswith("# alice"):
+                break
+            await asyncio.sleep(0.05)
+        await database_sync_to_async(restore.restore)(node, bob, found.versions[-1].id, None, diff.live_update_id)
+        await client.pump_until(lambda: "return 1\n" in str(client.text))
+        assert str(client.text) == "# alice\n" + ORIGINAL
+    finally:
+        await client.close()
+    assert await database_sync_to_async(store.load_text)(node.id) == "# alice\n" + ORIGINAL
