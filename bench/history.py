@@ -5,9 +5,13 @@ COLLAB_COMPACT_EVERY rows like the server does. Prints, from the same run:
 - blame of the file (`timeline.blame.file_blame`: stored credits + the log + line authors + names), p50 / p99,
   right after a compaction and with a full log (COLLAB_COMPACT_EVERY - 1 rows pending), beside the reference
   `store.load_text` (rebuilding the same text from the same snapshot and log);
-- compaction with the credits' fold against the CRDT compaction alone (`ydoc.compacted_update` on the same rows);
+- compaction with the credits' fold and the versions it records (collab.versions) against the CRDT compaction
+  alone (`ydoc.compacted_update` on the same rows);
+- the timeline (`timeline.history.timeline`, what GET /api/files/<id>/versions reads) and rebuilding one version's
+  text (`history.version_text`, a random version each round), p50 / p99, with a full log and after compaction;
 - storage: update bytes per edit in the log, and after compaction the snapshot with and without the credits
-  (`DocAuthorship`), i.e. the growth over keeping no history.
+  (`DocAuthorship`) and the versions (`DocVersion`: compressed texts, participants), i.e. the growth over keeping
+  no history.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/sparkroom_bench_history python bench/history.py
 
@@ -75,9 +79,10 @@ def main() -> None:
     from workspace.collab import store
     from workspace.collab.attribution import HUMAN, SPARK, Author
     from workspace.collab.files import create_file_with_text
-    from workspace.collab.models import DocAuthorship, DocState, DocUpdate
+    from workspace.collab.models import DocAuthorship, DocState, DocUpdate, DocVersion
     from workspace.collab.ydoc import TEXT_NAME, compacted_update
     from workspace.projects.services import create_workspace
+    from workspace.timeline import history
     from workspace.timeline.blame import file_blame
 
     call_command("migrate", verbosity=0)
@@ -141,9 +146,19 @@ def main() -> None:
     node.refresh_from_db()
     full_log = timed(lambda: file_blame(node), args.rounds)
     full_log_reference = timed(lambda: store.load_text(node.id), args.rounds)
+
+    def rebuild_a_version() -> None:
+        history.version_text(node, rng.choice(version_ids))
+
+    timeline_full_log = timed(lambda: history.timeline(node), args.rounds)
+    version_ids = [version.id for version in history.timeline(node).versions]
+    rebuild_full_log = timed(rebuild_a_version, args.rounds)
     store.compact(node.id)
     compacted = timed(lambda: file_blame(node), args.rounds)
     compacted_reference = timed(lambda: store.load_text(node.id), args.rounds)
+    timeline_compacted = timed(lambda: history.timeline(node), args.rounds)
+    version_ids = [version.id for version in history.timeline(node).versions]
+    rebuild_compacted = timed(rebuild_a_version, args.rounds)
     blame = file_blame(node)
     unreviewed = sum(blame.unreviewed)
 
@@ -151,12 +166,18 @@ def main() -> None:
     credits = DocAuthorship.objects.get(file_id=node.id)
     snapshot = len(bytes(state.snapshot))
     credit_bytes = len(json.dumps(credits.origins)) + len(json.dumps(credits.runs))
+    kept = list(DocVersion.objects.filter(file_id=node.id).values_list("text", "participants"))
+    version_bytes = sum(len(bytes(data)) + len(json.dumps(people)) for data, people in kept)
     print()
     print(f"blame, right after compaction     {percentiles(compacted)}")
     print(f"  reference store.load_text       {percentiles(compacted_reference)}")
     print(f"blame, {every - 1} rows in the log      {percentiles(full_log)}")
     print(f"  reference store.load_text       {percentiles(full_log_reference)}")
-    print(f"compaction with credits fold      {percentiles(compact_with_fold)}")
+    print(f"timeline, {every - 1} rows in the log   {percentiles(timeline_full_log)}")
+    print(f"timeline, after compaction        {percentiles(timeline_compacted)}  ({len(version_ids)} versions)")
+    print(f"rebuild a version, full log       {percentiles(rebuild_full_log)}")
+    print(f"rebuild a version, compacted      {percentiles(rebuild_compacted)}")
+    print(f"compaction with fold + versions   {percentiles(compact_with_fold)}")
     print(f"  reference compacted_update only {percentiles(compact_crdt_only)}")
     print(f"blame: {len(blame.lines)} lines, {len(blame.authors)} origins shown, {unreviewed} AI lines unreviewed")
     print(f"storage: log {log_bytes / args.edits:.1f} B/edit before compaction")
@@ -165,6 +186,11 @@ def main() -> None:
         f" ({len(credits.origins)} origins, {len(credits.runs) // 2} runs)"
         f" = growth {(snapshot + credit_bytes) / snapshot:.2f}x"
         " over the snapshot alone (no history)"
+    )
+    with_history = snapshot + credit_bytes + version_bytes
+    print(
+        f"  with versions: + {len(kept)} versions {version_bytes} B = {with_history} B"
+        f" ({with_history / args.edits:.2f} B/edit) = growth {with_history / snapshot:.2f}x over no history"
     )
     workspace.delete()
     for user in users:

@@ -280,6 +280,11 @@ COLLAB_CLIENT_QUEUE_BYTES = env_int("COLLAB_CLIENT_QUEUE_BYTES", 8 * 1024 * 1024
 # Daphne's WebSocket shortcuts (workspace/edge/): on after their start-up self-check passes; 0 keeps them off.
 WS_EDGE_SHORTCUTS = env_bool("WS_EDGE_SHORTCUTS", True)
 COLLAB_COMPACT_EVERY = env_int("COLLAB_COMPACT_EVERY", 500)
+# File history (collab/versions.py): a pause longer than this ends an editing session (one version per session);
+# every version is kept for HISTORY_KEEP_ALL_DAYS, then one per hour up to HISTORY_KEEP_HOURLY_DAYS, then one a day.
+HISTORY_SESSION_GAP_SECONDS = env_float("HISTORY_SESSION_GAP_SECONDS", 300.0)
+HISTORY_KEEP_ALL_DAYS = env_float("HISTORY_KEEP_ALL_DAYS", 7.0)
+HISTORY_KEEP_HOURLY_DAYS = env_float("HISTORY_KEEP_HOURLY_DAYS", 30.0)
 # How long a room stays loaded after its last local client left (reopening a large file then costs no reload).
 COLLAB_ROOM_LINGER_SECONDS = env_float("COLLAB_ROOM_LINGER_SECONDS", 30.0)
 COLLAB_TOKEN_MAX_AGE = env_int("COLLAB_TOKEN_MAX_AGE", 300)

@@ -22,11 +22,14 @@ from tests.support.history_data import make_job, make_spark
 from tests.support.wsjson import WorkspaceClient
 from workspace.collab.access import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
 from workspace.collab.files import create_file_with_text
+from workspace.collab.models import DocUpdate
+from workspace.collab.versions import compress
 from workspace.projects.models import Role, role_at_least
 from workspace.projects.services import create_workspace
 from workspace.realtime.handlers import HANDLERS
 from workspace.repos.models import GitOperation, ImportJob
 from workspace.teams import services as teams
+from workspace.timeline.models import FileRestore
 
 PUBLIC = "public"  # anyone, logged in or not
 LOGIN = "login"  # any logged-in user; the endpoint is not about one workspace
@@ -107,6 +110,12 @@ HTTP_MATRIX: dict[str, Http] = {
     "POST /api/files/{file_id}/blame/review": Http(Role.EDITOR, {}),
     "GET /api/files/{file_id}/authorship": Http(Role.VIEWER),
     "GET /api/workspaces/{workspace_id}/authorship": Http(Role.VIEWER),
+    # timeline: history (viewers read versions and diffs, editors restore; a restore is undone once, then 400)
+    "GET /api/files/{file_id}/versions": Http(Role.VIEWER),
+    "GET /api/files/{file_id}/versions/{version_id}": Http(Role.VIEWER),
+    "GET /api/files/{file_id}/versions/{version_id}/diff": Http(Role.VIEWER),
+    "POST /api/files/{file_id}/versions/{version_id}/restore": Http(Role.EDITOR, {}),
+    "POST /api/files/{file_id}/restores/{restore_id}/undo": Http(Role.EDITOR, ok=(200, 400)),
     # spark
     "GET /api/spark/providers": Http(LOGIN),
     "GET /api/spark/requests": Http(Role.VIEWER, query=("workspace_id",)),
@@ -264,6 +273,10 @@ def build_world() -> World:
             "secret_name": "API_TOKEN",
             "operation_id": GitOperation.objects.create(workspace=ws, user=user, kind="pull").id,
             "path": "main.py",
+            "version_id": DocUpdate.objects.filter(file_id=node.id).values_list("id", flat=True).get(),
+            "restore_id": FileRestore.objects.create(
+                file=node, user=user, version_id=0, text_before=compress(""), text_after=compress("")
+            ).id,
         }
 
     return World(

@@ -187,9 +187,23 @@ def _common_suffix(a: str, b: str) -> int:
     return index
 
 
+@dataclass(frozen=True)
+class FileMerge:
+    """What a merge into a live file did: the live text it merged into, the merged text, the conflicts."""
+
+    before: str
+    after: str
+    conflicts: list[dict]
+
+
 def merge_into_file(file_id: int, base: str, proposed: str, origin: str, author: Author = SERVER) -> list[dict]:
     """Merge `proposed` into the live file as one CRDT edit stored for `author` and fanned out to every client;
     returns the conflicts (empty when clean), where the live text was kept (sync code)."""
+    return merge_into_file_outcome(file_id, base, proposed, origin, author).conflicts
+
+
+def merge_into_file_outcome(file_id: int, base: str, proposed: str, origin: str, author: Author = SERVER) -> FileMerge:
+    """`merge_into_file`, also saying the live text before and after (what undoing the merge needs)."""
     doc = store.load_doc(file_id)
     text = doc_text(doc)
     ours = str(text)
@@ -197,4 +211,4 @@ def merge_into_file(file_id: int, base: str, proposed: str, origin: str, author:
     update = apply_to_text(doc, text, ours, merge)
     if not is_empty_update(update):
         publish_update_sync(file_id, update, origin, author)
-    return [conflict.as_dict() for conflict in merge.conflicts]
+    return FileMerge(ours, merge.text, [conflict.as_dict() for conflict in merge.conflicts])

@@ -66,3 +66,23 @@ class DocAuthorship(models.Model):
     # [author_id, kind, model, ref, epoch seconds] per origin; runs: flat [length, origin index, ...].
     origins = models.JSONField(default=list)
     runs = models.JSONField(default=list)
+
+
+class DocVersion(models.Model):
+    """A file's text at the end of one editing session, kept through compaction (collab.versions)."""
+
+    file = models.ForeignKey(FileNode, on_delete=models.CASCADE, related_name="+")
+    # The session's last update: the text is the document as of this update, and this is the version's id.
+    up_to_update_id = models.BigIntegerField()
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+    # Who took part: [author_id, kind, model, ref] of each origin of the session's updates, in order of appearance.
+    participants = models.JSONField(default=list)
+    text = models.BinaryField()  # zlib-compressed UTF-8
+    # Lines added and deleted against the version before it.
+    lines_added = models.IntegerField(default=0)
+    lines_deleted = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["file", "up_to_update_id"], name="unique_version_per_update")]
+        indexes = [models.Index(fields=["file", "ended_at"])]

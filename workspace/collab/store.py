@@ -9,9 +9,10 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from pycrdt import Doc
 
-from workspace.collab import authorship
+from workspace.collab import authorship, versions
 from workspace.collab.attribution import SERVER, Author, record_folded_contributions
 from workspace.collab.models import DocState, DocUpdate, ServerClientId
 from workspace.collab.ydoc import compacted_update, doc_from_updates, doc_text
@@ -102,6 +103,7 @@ def compact(file_id: int) -> int:
             logger.warning("file %s not compacted: no single update rebuilds its document", file_id)
             return 0
         previous_snapshot, previous_up_to = bytes(state.snapshot or b""), state.last_update_id
+        previous_at = state.compacted_at or timezone.now()
         state.snapshot = snapshot
         state.last_update_id = rows[-1][0]
         # A plain-text cache for search; PostgreSQL text cannot hold NUL, which anyone can type.
@@ -109,6 +111,9 @@ def compact(file_id: int) -> int:
         state.save()
         record_folded_contributions(file_id, state.last_update_id)  # who wrote them outlives the rows
         authorship.fold(file_id, previous_snapshot, previous_up_to, state.last_update_id)  # and what each wrote
+        # and the text at the end of each editing session (the timeline), thinned to the retention rule
+        versions.record(file_id, previous_snapshot, previous_up_to, state.last_update_id, previous_at)
+        versions.thin(file_id)
         DocUpdate.objects.filter(file_id=file_id, id__lte=state.last_update_id).delete()
     logger.info("compacted file %s: folded %d updates", file_id, len(rows))
     return len(rows)

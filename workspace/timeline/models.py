@@ -1,4 +1,5 @@
-"""Reviews of AI-written text: a person vouching for what one model request wrote in a file, up to a time."""
+"""Reviews of AI-written text (a person vouching for what one model request wrote in a file, up to a time) and
+restores of earlier versions into live files."""
 
 from __future__ import annotations
 
@@ -21,3 +22,19 @@ class AiReview(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["file", "origin_kind", "origin_ref"])]
+
+
+class FileRestore(models.Model):
+    """A version (or some of its hunks) restored into a live file: what undoing it needs (the texts before and after,
+    zlib-compressed), and whether it was undone."""
+
+    file = models.ForeignKey(FileNode, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    version_id = models.BigIntegerField()  # the version's id (the update it ends with)
+    hunks = models.JSONField(null=True, blank=True)  # the hunks restored; None: the whole version
+    created_at = models.DateTimeField(auto_now_add=True)
+    text_before = models.BinaryField(default=b"")
+    text_after = models.BinaryField(default=b"")
+    conflicts = models.IntegerField(default=0)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
