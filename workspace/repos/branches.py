@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
+from workspace.collab import checkpoints
 from workspace.collab.attribution import GIT, Author
 from workspace.projects.services import notify_tree_changed
 from workspace.realtime.presence import online
@@ -71,6 +72,7 @@ def switch(user: AbstractBaseUser, workspace_id: int, name: str) -> dict:
         base = working.head_entries(session, repository)
         incoming = working.head_entries(session, repository, target)
         author = Author(user.id, GIT, "", f"switch:{name}")
+        checkpoints.auto(workspace_id, f"before switching to branch {name}", user.id)
         files = sync.bring_in(session, repository, base, incoming, author)
         session.run(["symbolic-ref", "HEAD", f"refs/heads/{name}"], cwd=repository.path)
     Repository.objects.filter(id=repository.id).update(branch=name, head_commit=target, synced_at=timezone.now())
