@@ -20,8 +20,10 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from tests.support.helpers import make_member
 from tests.support.history_data import make_job, make_spark
 from tests.support.wsjson import WorkspaceClient
+from workspace.collab import checkpoints, tombstones
 from workspace.collab.access import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
 from workspace.collab.files import create_file_with_text
+from workspace.collab.models import DeletedFile
 from workspace.projects.models import Role, role_at_least
 from workspace.projects.services import create_workspace
 from workspace.realtime.handlers import HANDLERS
@@ -106,6 +108,14 @@ HTTP_MATRIX: dict[str, Http] = {
     "POST /api/files/{file_id}/blame/review": Http(Role.EDITOR, {}),
     "GET /api/files/{file_id}/authorship": Http(Role.VIEWER),
     "GET /api/workspaces/{workspace_id}/authorship": Http(Role.VIEWER),
+    # checkpoints and deleted files (owners delete manual checkpoints)
+    "GET /api/workspaces/{workspace_id}/checkpoints": Http(Role.VIEWER),
+    "POST /api/workspaces/{workspace_id}/checkpoints": Http(Role.EDITOR, {"name": "before the demo"}),
+    "GET /api/checkpoints/{checkpoint_id}": Http(Role.VIEWER),
+    "DELETE /api/checkpoints/{checkpoint_id}": Http(Role.OWNER),
+    "POST /api/checkpoints/{checkpoint_id}/restore": Http(Role.EDITOR, {}),
+    "GET /api/workspaces/{workspace_id}/deleted-files": Http(Role.VIEWER),
+    "POST /api/deleted-files/{deleted_id}/restore": Http(Role.EDITOR, {}),
     # spark
     "GET /api/spark/providers": Http(LOGIN),
     "GET /api/spark/requests": Http(Role.VIEWER, query=("workspace_id",)),
@@ -263,6 +273,8 @@ def build_world() -> World:
             "secret_name": "API_TOKEN",
             "operation_id": GitOperation.objects.create(workspace=ws, user=user, kind="pull").id,
             "path": "main.py",
+            "checkpoint_id": checkpoints.create(ws.id, "manual", name=f"cp {ws.name}", user_id=user.id).id,
+            "deleted_id": deleted_file(ws, user).id,
         }
 
     return World(
@@ -270,6 +282,11 @@ def build_world() -> World:
         a=objects(a_ws, owner, target),
         b=objects(b_ws, stranger, b_member),
     )
+
+
+def deleted_file(ws, user) -> DeletedFile:
+    tombstones.delete_file(create_file_with_text(ws, "gone.py", f"# gone from {ws.name}\n"), user.id)
+    return DeletedFile.objects.get(workspace=ws, path="gone.py")
 
 
 # Ids no object has: one an ordinary id could reach, one beyond the 64-bit column.

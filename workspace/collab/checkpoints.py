@@ -27,6 +27,7 @@ from workspace.collab.files import create_file_with_text
 from workspace.collab.merge import merge_into_file
 from workspace.collab.models import Checkpoint, CheckpointContent, CheckpointFile, CheckpointKind, DeletedFile
 from workspace.collab.store import load_text
+from workspace.collab.tombstones import announce
 from workspace.projects.models import FileKind, FileNode
 from workspace.projects.services import FileTreeError, notify_tree_changed
 
@@ -51,6 +52,7 @@ def create(workspace_id: int, kind: str, *, name: str = "", reason: str = "", us
             for n in nodes
             if n.id in kept
         )
+    announce(workspace_id)
     return checkpoint
 
 
@@ -80,6 +82,7 @@ def delete(checkpoint: Checkpoint) -> None:
         digests = list(checkpoint.files.values_list("content_id", flat=True))
         checkpoint.delete()
         contents.sweep(digests)
+    announce(checkpoint.workspace_id)
 
 
 def summary(checkpoint: Checkpoint) -> dict:

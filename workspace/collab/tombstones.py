@@ -9,14 +9,22 @@ a new one when that path is taken now.
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.db import transaction
 
+from workspace.broadcast import broadcast_to_workspace
 from workspace.collab import contents
 from workspace.collab.attribution import HUMAN, Author
 from workspace.collab.files import create_file_with_text
 from workspace.collab.models import DeletedFile
 from workspace.projects import services
 from workspace.projects.models import FileKind, FileNode
+
+
+def announce(workspace_id: int) -> None:
+    """Tell the workspace's pages that its checkpoints or deleted files changed (once committed)."""
+    transaction.on_commit(partial(broadcast_to_workspace, workspace_id, "checkpoints.changed", {}))
 
 
 def delete_file(node: FileNode, deleted_by: int | None) -> int:
@@ -32,6 +40,7 @@ def delete_file(node: FileNode, deleted_by: int | None) -> int:
             for n in files
             if n.id in kept
         )
+        announce(node.workspace_id)
         return services.delete_file(node)
 
 
@@ -76,5 +85,6 @@ def restore(tombstone: DeletedFile, user_id: int | None, new_path: str | None = 
             node = contents.write_stored(tombstone.workspace_id, path, tombstone.kind, data)
         tombstone.delete()
         contents.sweep([tombstone.content_id])
+        announce(tombstone.workspace_id)
     services.notify_tree_changed(tombstone.workspace_id)
     return node
