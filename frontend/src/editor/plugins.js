@@ -12,3 +12,4 @@ import repos from '../repos/index.js'; plugins.push(repos);
 import terminal from '../terminal/index.js'; plugins.push(terminal);
 import git from '../git/index.js'; plugins.push(git);
 import blame from '../blame/index.js'; plugins.push(blame);
+import checkpoints from '../checkpoints/index.js'; plugins.push(checkpoints);
