@@ -4,12 +4,17 @@ files, and deleted files restored at their path or a new one."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from datetime import timedelta
 
 import pytest
+from channels.db import database_sync_to_async
+from django.db import connection
 from pycrdt import Text
 
 from tests.support.repos_data import PNG
+from tests.support.yclient import YClient
 from workspace.collab import checkpoints, contents, store, tombstones
 from workspace.collab.files import create_file_with_text
 from workspace.collab.models import Checkpoint, CheckpointContent, CheckpointFile, DeletedFile, DocUpdate
@@ -220,3 +225,55 @@ def test_two_tombstones_of_the_same_text_share_one_content(workspace, user):
     one = DeletedFile.objects.filter(path="tmp.txt").first()
     tombstones.restore(one, user.id)
     assert CheckpointContent.objects.filter(sha256=contents.sha256(b"same\n")).exists()  # the other still holds it
+
+
+def run_closing(func, *args):
+    try:
+        return func(*args)
+    finally:
+        connection.close()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_restore_reaches_live_clients_and_keeps_what_is_typed_while_it_runs(user, monkeypatch):
+    def prepare():
+        workspace = create_workspace(user, "Live", readme=False)
+        app = create_file_with_text(workspace, "app.py", APP)
+        checkpoint = checkpoints.create(workspace.id, "manual", name="good", user_id=user.id)
+        store.replace_text(app.id, APP.replace("line 10\n", "line 10 broken\n"))
+        return app, checkpoint
+
+    app, checkpoint = await database_sync_to_async(prepare)()
+    taken, typed = threading.Event(), threading.Event()
+    take = checkpoints.auto
+
+    def auto_then_wait(*args, **kwargs):  # the restore's own checkpoint, then someone types before its merge
+        before = take(*args, **kwargs)
+        taken.set()
+        assert typed.wait(20)
+        return before
+
+    monkeypatch.setattr(checkpoints, "auto", auto_then_wait)
+    alice, observer = YClient(app.id, user=user), YClient(app.id, user=user)
+    for client in (alice, observer):
+        assert await client.connect()
+        await client.sync()
+    try:
+        # Its own thread: the one of database_sync_to_async must stay free for the room's writes meanwhile.
+        restoring = asyncio.ensure_future(asyncio.to_thread(run_closing, checkpoints.restore, checkpoint, user.id))
+        assert await asyncio.to_thread(taken.wait, 20)
+        alice.text.insert(len("line 1"), " typed meanwhile")
+        await alice.flush()
+        # Seen by another client: stored (the room stores an update before fanning it out).
+        await observer.pump_until(lambda: "typed meanwhile" in str(observer.text), timeout=10)
+        typed.set()
+        result = await restoring
+        expected = APP.replace("line 1\n", "line 1 typed meanwhile\n", 1)
+        for client in (alice, observer):
+            await client.pump_until(lambda c=client: str(c.text) == expected, timeout=10)
+    finally:
+        typed.set()
+        for client in (alice, observer):
+            await client.close()
+    assert result["files"] == [{"path": "app.py", "status": "restored", "conflicts": []}]
+    assert await database_sync_to_async(store.load_text)(app.id) == expected
