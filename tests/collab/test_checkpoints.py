@@ -277,3 +277,14 @@ async def test_a_restore_reaches_live_clients_and_keeps_what_is_typed_while_it_r
             await client.close()
     assert result["files"] == [{"path": "app.py", "status": "restored", "conflicts": []}]
     assert await database_sync_to_async(store.load_text)(app.id) == expected
+
+
+def test_a_path_that_is_a_folder_now_is_reported_as_a_conflict_and_left_alone(workspace, user):
+    checkpoint = checkpoints.auto(workspace.id, "before")
+    tombstones.delete_file(node_at(workspace, "app.py"), user.id)
+    create_file_with_text(workspace, "app.py/inner.py", "x\n")
+    result = checkpoints.restore(checkpoint, user.id)
+    assert result["files"] == [
+        {"path": "app.py", "status": "conflict", "conflicts": [], "message": "app.py is a folder now"}
+    ]
+    assert node_at(workspace, "app.py").is_folder

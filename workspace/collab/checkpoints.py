@@ -175,25 +175,23 @@ def restore_onto(
 def _restore_entry(
     checkpoint: Checkpoint, entry: CheckpointFile, node: FileNode | None, base: str | None, author: Author
 ) -> dict:
-    data = contents.read(entry.content_id)
+    """Bring one file of the checkpoint back; `base`: its content hash at the restore's own checkpoint."""
     outcome = {"path": entry.path, "status": "restored", "conflicts": []}
-    try:
-        if node is None:
+    if node is not None and base == entry.content_id:
+        return {**outcome, "status": "unchanged"}  # (its content is not even read)
+    data = contents.read(entry.content_id)
+    if node is None:
+        try:
             if entry.kind == FileKind.TEXT:
                 create_file_with_text(checkpoint.workspace, entry.path, data.decode("utf-8"), author=author)
             else:
                 contents.write_stored(checkpoint.workspace_id, entry.path, entry.kind, data)
-            return {**outcome, "status": "recreated"}
-    except FileTreeError as exc:
-        return {**outcome, "status": "conflict", "message": str(exc)}
+        except FileTreeError as exc:
+            return {**outcome, "status": "conflict", "message": str(exc)}
+        return {**outcome, "status": "recreated"}
     if node.is_folder or (node.kind == FileKind.TEXT) != (entry.kind == FileKind.TEXT):
-        return {
-            **outcome,
-            "status": "conflict",
-            "message": f"{entry.path} is a {node.kind if not node.is_folder else 'folder'} now",
-        }
-    if base == entry.content_id:
-        return {**outcome, "status": "unchanged"}
+        now = "folder" if node.is_folder else f"{node.kind} file"
+        return {**outcome, "status": "conflict", "message": f"{entry.path} is a {now} now"}
     if entry.kind != FileKind.TEXT:
         contents.write_stored(checkpoint.workspace_id, entry.path, entry.kind, data, node)
         return outcome

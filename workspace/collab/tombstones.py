@@ -12,6 +12,7 @@ from __future__ import annotations
 from functools import partial
 
 from django.db import transaction
+from django.db.models import F
 
 from workspace.broadcast import broadcast_to_workspace
 from workspace.collab import contents
@@ -48,7 +49,8 @@ def listing(workspace_id: int) -> list[dict]:
     """The workspace's deleted files, newest first, with whether their path is taken again now."""
     rows = list(
         DeletedFile.objects.filter(workspace_id=workspace_id)
-        .select_related("deleted_by", "content")
+        .select_related("deleted_by")
+        .annotate(size=F("content__size"))  # not the content itself: its compressed bytes stay unread
         .order_by("-deleted_at", "-id")
     )
     taken = set(
@@ -61,7 +63,7 @@ def listing(workspace_id: int) -> list[dict]:
             "id": row.id,
             "path": row.path,
             "kind": row.kind,
-            "size": row.content.size,
+            "size": row.size,
             "deleted_by": row.deleted_by.get_username() if row.deleted_by else None,
             "deleted_at": row.deleted_at.isoformat(),
             "path_taken": row.path in taken,
