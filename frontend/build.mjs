@@ -35,6 +35,8 @@ if (existsSync(path.join(here, 'src', 'dashboard.js'))) entryPoints.dashboard = 
 const common = {
   absWorkingDir: here,
   bundle: true,
+  // A checkout whose node_modules is a link to another's (a git worktree) must still see one copy of each module.
+  preserveSymlinks: true,
   minify: true,
   sourcemap: true,
   target: ['es2022'],

@@ -119,6 +119,22 @@ def test_apply_merges_with_live_edits_reports_conflicts_and_creates_new_files(us
     assert unknown.status_code == 400 and "Not in this job's changeset" in unknown.json()["detail"]
 
 
+def test_apply_takes_an_automatic_checkpoint_of_the_live_files_first(user, tmp_path):
+    from workspace.collab import checkpoints, contents
+    from workspace.collab.models import Checkpoint
+
+    workspace = create_workspace(user, "Apply")
+    app = create_file_with_text(workspace, "app.py", "a = 1\n")
+    job = succeeded_job(workspace, user, tmp_path, {"app.py": "a = 2\n"})
+    post(client_for(user), f"/api/jobs/{job.id}/apply")
+    assert store.load_text(app.id) == "a = 2\n"
+    checkpoint = Checkpoint.objects.get(workspace=workspace)
+    assert (checkpoint.kind, checkpoint.reason) == ("auto", f"before applying Deep job #{job.id} for alice")
+    assert contents.read(checkpoint.files.get(path="app.py").content_id) == b"a = 1\n"
+    checkpoints.restore(checkpoint, user.id)
+    assert store.load_text(app.id) == "a = 1\n"
+
+
 def test_a_job_that_did_not_succeed_cannot_be_applied(workspace_with_file, user):
     workspace, _ = workspace_with_file
     job = Job.objects.create(workspace=workspace, user=user, kind="agent", status="failed")

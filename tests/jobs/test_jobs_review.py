@@ -160,3 +160,18 @@ def test_a_conflict_whose_live_text_changed_since_it_was_shown_is_shown_again_be
     assert shown["ours"] == "alpha = 101\n" and shown["resolution"] is None
     assert post(user, url, {"path": "conf.py", "index": 0, "choice": "theirs"}).status_code == 200
     assert store.load_text(conf.id).startswith("alpha = 10\n")
+
+
+def test_a_file_a_job_deletes_stays_restorable_with_who_deleted_it(user, tmp_path):
+    from workspace.collab import tombstones
+    from workspace.collab.models import DeletedFile
+
+    workspace = create_workspace(user, "Restorable", readme=False)
+    create_file_with_text(workspace, "doomed.py", "keep me somewhere\n")
+    job = job_from_calls(workspace, user, tmp_path, [("delete_file", {"path": "doomed.py"})])
+    [outcome] = post(user, f"/api/jobs/{job.id}/apply").json()["files"]
+    assert outcome["status"] == "applied"
+    [deleted] = tombstones.listing(workspace.id)
+    assert (deleted["path"], deleted["deleted_by"]) == ("doomed.py", "alice")
+    node = tombstones.restore(DeletedFile.objects.get(id=deleted["id"]), user.id)
+    assert store.load_text(node.id) == "keep me somewhere\n"

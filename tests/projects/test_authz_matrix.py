@@ -20,9 +20,10 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from tests.support.helpers import make_member
 from tests.support.history_data import make_job, make_spark
 from tests.support.wsjson import WorkspaceClient
+from workspace.collab import checkpoints, tombstones
 from workspace.collab.access import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
 from workspace.collab.files import create_file_with_text
-from workspace.collab.models import DocUpdate
+from workspace.collab.models import DeletedFile, DocUpdate
 from workspace.collab.versions import compress
 from workspace.projects.models import Role, role_at_least
 from workspace.projects.services import create_workspace
@@ -116,6 +117,14 @@ HTTP_MATRIX: dict[str, Http] = {
     "GET /api/files/{file_id}/versions/{version_id}/diff": Http(Role.VIEWER),
     "POST /api/files/{file_id}/versions/{version_id}/restore": Http(Role.EDITOR, {}),
     "POST /api/files/{file_id}/restores/{restore_id}/undo": Http(Role.EDITOR, ok=(200, 400)),
+    # checkpoints and deleted files (owners delete manual checkpoints)
+    "GET /api/workspaces/{workspace_id}/checkpoints": Http(Role.VIEWER),
+    "POST /api/workspaces/{workspace_id}/checkpoints": Http(Role.EDITOR, {"name": "before the demo"}),
+    "GET /api/checkpoints/{checkpoint_id}": Http(Role.VIEWER),
+    "DELETE /api/checkpoints/{checkpoint_id}": Http(Role.OWNER),
+    "POST /api/checkpoints/{checkpoint_id}/restore": Http(Role.EDITOR, {}),
+    "GET /api/workspaces/{workspace_id}/deleted-files": Http(Role.VIEWER),
+    "POST /api/deleted-files/{deleted_id}/restore": Http(Role.EDITOR, {}),
     # spark
     "GET /api/spark/providers": Http(LOGIN),
     "GET /api/spark/requests": Http(Role.VIEWER, query=("workspace_id",)),
@@ -277,6 +286,8 @@ def build_world() -> World:
             "restore_id": FileRestore.objects.create(
                 file=node, user=user, version_id=0, text_before=compress(""), text_after=compress("")
             ).id,
+            "checkpoint_id": checkpoints.create(ws.id, "manual", name=f"cp {ws.name}", user_id=user.id).id,
+            "deleted_id": deleted_file(ws, user).id,
         }
 
     return World(
@@ -284,6 +295,11 @@ def build_world() -> World:
         a=objects(a_ws, owner, target),
         b=objects(b_ws, stranger, b_member),
     )
+
+
+def deleted_file(ws, user) -> DeletedFile:
+    tombstones.delete_file(create_file_with_text(ws, "gone.py", f"# gone from {ws.name}\n"), user.id)
+    return DeletedFile.objects.get(workspace=ws, path="gone.py")
 
 
 # Ids no object has: one an ordinary id could reach, one beyond the 64-bit column.

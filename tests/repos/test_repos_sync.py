@@ -131,6 +131,31 @@ def test_a_pull_creates_removes_and_merges_files_and_reports_conflicts(user, ori
 
 
 @pytest.mark.django_db
+def test_a_pull_takes_an_automatic_checkpoint_first_and_files_it_deletes_are_restorable(user, origin, tmp_path):
+    from workspace.collab import checkpoints, contents, tombstones
+    from workspace.collab.models import Checkpoint, DeletedFile
+
+    workspace = cloned_workspace(user, origin)
+    upstream_change(
+        origin, tmp_path / "upstream", {"app.py": APP.replace("line 1\n", "remote\n").encode(), "gone.txt": None}
+    )
+    operation = run_operation(user, workspace.id, "pull")
+    checkpoint = Checkpoint.objects.get(workspace=workspace)
+    assert (checkpoint.kind, checkpoint.reason, checkpoint.created_by_id) == (
+        "auto",
+        f"before git pull #{operation.id}",
+        user.id,
+    )
+    assert contents.read(checkpoint.files.get(path="app.py").content_id) == APP.encode()
+    [deleted] = tombstones.listing(workspace.id)
+    assert (deleted["path"], deleted["deleted_by"]) == ("gone.txt", "alice")
+    tombstones.restore(DeletedFile.objects.get(id=deleted["id"]), user.id)
+    assert text_of(workspace, "gone.txt") == "bye\n"
+    checkpoints.restore(checkpoint, user.id)
+    assert text_of(workspace, "app.py") == APP  # the pull undone in the live files
+
+
+@pytest.mark.django_db
 def test_a_pull_onto_local_commits_makes_a_merge_commit(user, origin, tmp_path):
     workspace = cloned_workspace(user, origin)
     create_file_with_text(workspace, "local.txt", "local\n")

@@ -224,3 +224,25 @@ def test_a_repository_cloned_into_a_folder_maps_its_tree_to_that_folder(user, or
     tree = checkout(repository_path(workspace.id), tmp_path / "vendored")
     assert sorted(tree) == ["README.md", "logo.png", "old.txt", "src/app.py"]
     assert tree["src/app.py"] == b"print(2)\n"
+
+
+def test_a_branch_switch_takes_an_automatic_checkpoint_of_the_files_first_and_deleted_files_are_restorable(
+    user, cloned
+):
+    from workspace.collab import checkpoints, contents, tombstones
+    from workspace.collab.models import Checkpoint
+
+    branches.create_branch(cloned.id, "feature")
+    branches.switch(user, cloned.id, "feature")
+    create_file_with_text(cloned, "feature.txt", "only here\n")
+    working.commit(user, cloned.id, "Feature work")
+    branches.switch(user, cloned.id, "main")
+    [latest, first] = checkpoints.listing(cloned.id)
+    assert (latest["kind"], latest["reason"]) == ("auto", "before switching to branch main")
+    assert first["reason"] == "before switching to branch feature"
+    before_main = Checkpoint.objects.get(id=latest["id"])
+    held = before_main.files.get(path="feature.txt")
+    assert contents.read(held.content_id) == b"only here\n"  # what the switch then deleted
+    assert before_main.files.get(path="logo.png").content_id == contents.sha256(PNG)  # by its blob's hash
+    [deleted] = tombstones.listing(cloned.id)
+    assert deleted["path"] == "feature.txt"

@@ -225,3 +225,26 @@ def test_hunks_of_an_edit_widen_pure_deletions_to_a_neighbouring_line():
     assert (changed.old, changed.new, changed.start, changed.end) == ("a = 1\n", "a = 10\n", 0, 7)
     assert (deleted.old, deleted.new) == ("c = 3\nd = 4\n", "c = 3\n")  # "d = 4" went: "c = 3" is taken in
     assert hunks("x = 1\n", "") == []  # nothing written: only a full Reject
+
+
+async def test_accepting_a_whole_spark_edit_takes_an_automatic_checkpoint_first(room, fake_model):
+    from workspace.collab import contents
+    from workspace.collab.models import Checkpoint
+
+    fake_model.script(FakeResponse(content="x = 1\n"))
+    request_id = await room.ask(mode="insert", instruction="add x", selection={"start": 0})
+    await room.finished(request_id)
+    await room.both_show("x = 1\n" + ORIGINAL)
+    reply = await room.channel.request({"type": "spark.accept", "id": request_id})
+    assert reply["status"] == "accepted", reply
+
+    def taken() -> tuple[str, str, bytes]:
+        checkpoint = Checkpoint.objects.get(workspace_id=room.workspace.id)
+        held = contents.read(checkpoint.files.get(path=room.node.path).content_id)
+        return checkpoint.kind, checkpoint.reason, held
+
+    assert await database_sync_to_async(taken)() == (
+        "auto",
+        f"before accepting Spark request #{request_id}",
+        ("x = 1\n" + ORIGINAL).encode(),
+    )

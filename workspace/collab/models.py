@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
-from workspace.projects.models import FileNode
+from workspace.projects.models import FileNode, Workspace
 
 
 class DocState(models.Model):
@@ -86,3 +87,58 @@ class DocVersion(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["file", "up_to_update_id"], name="unique_version_per_update")]
         indexes = [models.Index(fields=["file", "ended_at"])]
+
+
+class CheckpointContent(models.Model):
+    """One distinct content (a text's UTF-8 bytes, or a stored file's bytes), zlib-compressed, stored once however
+    many checkpoints and deleted files hold it (collab.checkpoints). Its key is the SHA-256 of the raw bytes, the
+    same hash a stored file's blob carries."""
+
+    sha256 = models.CharField(max_length=64, primary_key=True)
+    data = models.BinaryField()
+    size = models.BigIntegerField()
+
+
+class CheckpointKind(models.TextChoices):
+    MANUAL = "manual", "Named by hand"
+    AUTO = "auto", "Automatic"
+
+
+class Checkpoint(models.Model):
+    """Every file of a workspace at one instant: a manual one (named by a user) or an automatic one (with why)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=8, choices=CheckpointKind.choices)
+    name = models.CharField(max_length=200, blank=True, default="")
+    reason = models.CharField(max_length=200, blank=True, default="")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "created_at"])]
+
+
+class CheckpointFile(models.Model):
+    """One file of a checkpoint: its path and kind then, and what it held (a shared content row)."""
+
+    checkpoint = models.ForeignKey(Checkpoint, on_delete=models.CASCADE, related_name="files")
+    path = models.CharField(max_length=512)
+    kind = models.CharField(max_length=8)
+    content = models.ForeignKey(CheckpointContent, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["checkpoint", "path"], name="unique_path_per_checkpoint")]
+
+
+class DeletedFile(models.Model):
+    """A deleted file's tombstone: where it was, what it held, who deleted it; restorable until retention ends."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    path = models.CharField(max_length=512)
+    kind = models.CharField(max_length=8)
+    content = models.ForeignKey(CheckpointContent, on_delete=models.PROTECT, related_name="+")
+    deleted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    deleted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "deleted_at"])]

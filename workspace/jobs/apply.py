@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from workspace.collab import store
+from workspace.collab import checkpoints, store, tombstones
 from workspace.collab.attribution import DEEP, Author
 from workspace.collab.files import create_file_with_text
 from workspace.collab.merge import merge_into_file
@@ -17,21 +17,21 @@ from workspace.jobs import events
 from workspace.jobs.models import Job, JobStatus
 from workspace.jobs.services import JobError
 from workspace.projects.models import FileNode
-from workspace.projects.services import FileTreeError, delete_file, notify_tree_changed, rename_file
+from workspace.projects.services import FileTreeError, notify_tree_changed, rename_file
 
 
 def _conflict(message: str) -> dict:
     return {"status": "conflict", "conflicts": [], "message": message}
 
 
-def _apply_deletion(node: FileNode | None, entry: dict) -> dict:
+def _apply_deletion(node: FileNode | None, entry: dict, author: Author) -> dict:
     """Delete the file, unless a member changed it meanwhile (their text would go with it)."""
     if node is None:
         return {"status": "applied", "conflicts": [], "message": "the file was already deleted"}
     if store.load_text(node.id) != entry["base"]:
         return _conflict("the file was edited while the job ran: delete it from the file tree to drop those edits")
     workspace_id = node.workspace_id
-    delete_file(node)
+    tombstones.delete_file(node, author.user_id)
     notify_tree_changed(workspace_id)
     return {"status": "applied", "conflicts": []}
 
@@ -42,7 +42,7 @@ def _apply_entry(job: Job, entry: dict) -> dict:
     node = None
     if entry.get("status") == "deleted":
         found = FileNode.objects.filter(id=entry["file_id"], workspace_id=job.workspace_id, is_folder=False).first()
-        return _apply_deletion(found, entry)
+        return _apply_deletion(found, entry, author)
     if entry.get("file_id"):
         node = FileNode.objects.filter(id=entry["file_id"], workspace_id=job.workspace_id, is_folder=False).first()
         if node is None:
@@ -101,6 +101,7 @@ def apply_changeset(job: Job, username: str, paths: list[str] | None = None) -> 
     """
     if job.status != JobStatus.SUCCEEDED:
         raise JobError("Only a succeeded job can be applied.")
+    checkpoints.auto(job.workspace_id, f"before applying Deep job #{job.id} for {username}")
     outcomes = []
     for entry in _claim_entries(job.id, paths):
         try:

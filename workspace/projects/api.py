@@ -5,7 +5,7 @@ from __future__ import annotations
 from ninja import Router, Schema
 from ninja.errors import HttpError
 
-from workspace.collab import files, store
+from workspace.collab import files, store, tombstones
 from workspace.collab.tokens import issue_token
 from workspace.projects import guard, services
 from workspace.projects.models import Role, Workspace
@@ -80,7 +80,7 @@ def rename_file(request, file_id: int, payload: RenameIn):
 def delete_file(request, file_id: int):
     node = guard.api_file(request, file_id, Role.EDITOR)
     workspace_id = node.workspace_id
-    count = services.delete_file(node)
+    count = tombstones.delete_file(node, request.user.id)  # restorable: see collab.tombstones
     services.notify_tree_changed(workspace_id)
     return {"deleted": count}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
 from workspace.collab import store
 from workspace.projects.models import FileKind, FileNode
@@ -65,6 +66,16 @@ def image_type(data: bytes) -> str | None:
 def stored_bytes(node: FileNode) -> bytes:
     data = Blob.objects.filter(file_id=node.id).values_list("data", flat=True).first()
     return bytes(data) if data is not None else b""
+
+
+def hashes(file_ids: Iterable[int]) -> dict[int, str]:
+    """The SHA-256 of each stored file's bytes, by file id (what checkpoints compare, without reading the bytes)."""
+    return dict(Blob.objects.filter(file_id__in=list(file_ids)).values_list("file_id", "sha256"))
+
+
+def replace(node: FileNode, data: bytes) -> None:
+    """Store `data` as the stored file's bytes (a restore)."""
+    new_blob(node, data).save()
 
 
 def content(node: FileNode) -> bytes:

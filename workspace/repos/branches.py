@@ -20,6 +20,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from workspace.collab import checkpoints
 from workspace.collab.attribution import GIT, Author
 from workspace.collab.files import create_file_with_text
 from workspace.collab.merge import merge_into_file
@@ -118,6 +119,7 @@ def switch(user: AbstractBaseUser, workspace_id: int, name: str, *, confirm: boo
             to_commit=target,
             before=_live_before(session, repository, base, incoming),
         )
+        checkpoints.auto(workspace_id, f"before switching to branch {name}", user.id)
         # The switch starts writing the live files here (and nowhere else).
         author = Author(user.id, GIT, "", f"switch:{record.id}")
         files = sync.bring_in(session, repository, base, incoming, author)
@@ -210,6 +212,7 @@ def undo_switch(user: AbstractBaseUser, workspace_id: int, switch_id: int, *, co
                 raise GitError("That switch was undone already.")
         switched = working.head_entries(session, repository, record.to_commit)
         author = Author(user.id, GIT, "", f"undo-switch:{record.id}")
+        checkpoints.auto(workspace_id, f"before undoing the switch to branch {record.to_branch}", user.id)
         # The undo starts writing the live files here (and nowhere else).
         kept_states = sorted(record.before.items())
         files = [_restore(session, repository, where, kept, switched, author) for where, kept in kept_states]
@@ -235,7 +238,7 @@ def _restore(
     brought = session.run_bytes(["cat-file", "blob", entry.sha], cwd=repository.path) if entry else None
     node = FileNode.objects.filter(workspace_id=repository.workspace_id, path=where).first()
     if kept.get("absent"):
-        return sync.remove_unless_edited(node, where, brought if brought is not None else b"")
+        return sync.remove_unless_edited(node, where, brought if brought is not None else b"", author)
     data = _blob(session, repository, kept["text"] if "text" in kept else kept["blob"])
     if node is None:
         if "text" in kept:

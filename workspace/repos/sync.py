@@ -29,6 +29,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from workspace.broadcast import broadcast_to_workspace
+from workspace.collab import checkpoints, tombstones
 from workspace.collab.attribution import GIT, Author
 from workspace.collab.files import create_file_with_text
 from workspace.collab.merge import merge_into_file
@@ -38,7 +39,6 @@ from workspace.projects.services import (
     FileTreeError,
     NewFile,
     create_files_bulk,
-    delete_file,
     normalise_path,
     notify_tree_changed,
 )
@@ -246,6 +246,7 @@ def pull(operation: GitOperation) -> dict:
         base = working.head_entries(git_session, repository)
         incoming = working.head_entries(git_session, repository, target)
         author = Author(operation.user_id, GIT, "", f"pull:{operation.id}")
+        checkpoints.auto(operation.workspace_id, f"before git pull #{operation.id}", operation.user_id)
         # The pull starts writing the live files here (and nowhere else).
         files = _with_commit_conflicts(repository, bring_in(git_session, repository, base, incoming, author), committed)
         working.move_branch(git_session, repository, target)
@@ -289,7 +290,7 @@ def bring_in(
         node = FileNode.objects.filter(workspace_id=repository.workspace_id, path=where).first()
         old_bytes = session.run_bytes(["cat-file", "blob", old.sha], cwd=repository.path) if old else b""
         if new is None:
-            outcomes.append(remove_unless_edited(node, where, old_bytes))
+            outcomes.append(remove_unless_edited(node, where, old_bytes, author))
             continue
         new_bytes = session.run_bytes(["cat-file", "blob", new.sha], cwd=repository.path)
         if node is None:
@@ -313,14 +314,15 @@ def bring_in(
     return outcomes
 
 
-def remove_unless_edited(node: FileNode | None, where: str, old_bytes: bytes) -> dict:
-    """Delete the file if its live content is still `old_bytes`; else keep it (a conflict)."""
+def remove_unless_edited(node: FileNode | None, where: str, old_bytes: bytes, author: Author) -> dict:
+    """Delete the file if its live content is still `old_bytes` (a tombstone for `author` keeps it restorable);
+    else keep it (a conflict)."""
     if node is None:
         return {"path": where, "status": "deleted"}
     live = load_text(node.id).encode() if node.kind == FileKind.TEXT else stored_bytes(node)
     if live != old_bytes:
         return {"path": where, "status": "conflict", "message": "deleted remotely, edited here: kept"}
-    delete_file(node)
+    tombstones.delete_file(node, author.user_id)
     return {"path": where, "status": "deleted"}
 
 

@@ -27,7 +27,7 @@ from django.conf import settings
 
 from workspace.broadcast import abroadcast_to_workspace
 from workspace.bus import get_bus
-from workspace.collab import registry
+from workspace.collab import checkpoints, registry
 from workspace.collab.attribution import SPARK, Author
 from workspace.collab.room import RoomClosed
 from workspace.collab.ydoc import doc_text
@@ -559,6 +559,8 @@ async def control(request_id: int, action: str, workspace_id: int, hunks: list |
     if action not in ACTIONS:
         raise SparkError(f"unknown action {action!r}")
     row = await _db(services.get_request)(request_id, workspace_id)
+    if action == "accept":  # the whole edit, all its hunks at once
+        await _db(checkpoints.auto)(workspace_id, f"before accepting Spark request #{request_id}")
     job = _jobs.get(request_id)
     if job is not None:
         return await control_local(job, action, hunks)

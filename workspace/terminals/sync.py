@@ -21,13 +21,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from workspace.collab import store
+from workspace.collab import store, tombstones
 from workspace.collab.attribution import HUMAN, Author
 from workspace.collab.files import create_file_with_text
 from workspace.collab.merge import merge_into_file
 from workspace.jobs.snapshot import split_unusable, take_snapshot
 from workspace.projects.models import FileNode, Workspace
-from workspace.projects.services import FileTreeError, delete_file, normalise_path, notify_tree_changed
+from workspace.projects.services import FileTreeError, normalise_path, notify_tree_changed
 
 logger = logging.getLogger(__name__)
 
@@ -98,9 +98,10 @@ def read_deleted(paths: object) -> tuple[list[str], list[str]]:
     return clean, skipped
 
 
-def delete_removed(workspace_id: int, path: str, held: str | None) -> str | None:
-    """Delete the text file at `path` if its live text is still `held` (what the sandbox had before removing it).
-    Returns why it was kept, or None once deleted (or when there is nothing there to delete)."""
+def delete_removed(workspace_id: int, path: str, held: str | None, author: Author) -> str | None:
+    """Delete the text file at `path` if its live text is still `held` (what the sandbox had before removing it),
+    restorable as a deleted file of `author`. Returns why it was kept, or None once deleted (or when there is nothing
+    there to delete)."""
     if held is None:
         return f"{path}: removed in the terminal, but the terminal never held it; kept"
     with transaction.atomic():
@@ -112,7 +113,7 @@ def delete_removed(workspace_id: int, path: str, held: str | None) -> str | None
             return f"{path}: removed in the terminal, but not a text file in the workspace; kept"
         if store.load_text(node.id) != held:
             return f"{path}: removed in the terminal, but edited in the editor since the command saw it; kept"
-        delete_file(node)
+        tombstones.delete_file(node, author.user_id)
     return None
 
 
@@ -153,7 +154,7 @@ def write_back(
             outcome.written.append(path)
         outcome.texts[path] = text
     for path in sorted(set(deleted) - set(files)):
-        kept = delete_removed(workspace_id, path, known.get(path))
+        kept = delete_removed(workspace_id, path, known.get(path), author)
         if kept is None:
             outcome.deleted.append(path)
         else:

@@ -13,3 +13,4 @@ import terminal from '../terminal/index.js'; plugins.push(terminal);
 import git from '../git/index.js'; plugins.push(git);
 import blame from '../blame/index.js'; plugins.push(blame);
 import history from '../history/index.js'; plugins.push(history);
+import checkpoints from '../checkpoints/index.js'; plugins.push(checkpoints);
