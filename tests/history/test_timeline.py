@@ -14,10 +14,10 @@ from django.utils import timezone
 from tests.support.file_history import append, time_all, write
 from tests.support.helpers import make_member, make_user
 from tests.support.yclient import YClient
-from workspace.collab import store
+from workspace.collab import contents, store
 from workspace.collab.attribution import HUMAN, SPARK, Author
 from workspace.collab.files import create_file_with_text
-from workspace.collab.models import DocUpdate
+from workspace.collab.models import Checkpoint, DocUpdate
 from workspace.projects.models import Role
 from workspace.projects.services import create_workspace
 from workspace.timeline import history, restore
@@ -83,6 +83,18 @@ def test_restoring_a_version_writes_its_text_for_the_restoring_user_as_a_version
     assert (last.author_id, last.origin_kind, last.origin_ref) == (bob.id, HUMAN, f"restore:{outcome.restore_id}")
     newest = history.timeline(node).versions[0]
     assert [p.name for p in newest.participants] == ["bob"] and newest.lines_deleted == 1
+
+
+def test_a_restore_first_takes_a_checkpoint_of_the_workspace_with_the_text_before_it(setup):
+    node, alice, bob = setup
+    write(node.id, Author(alice.id, HUMAN), replace_line("return 2", "return 20"), T0 + timedelta(minutes=1))
+    before = store.load_text(node.id)
+    restore.restore(node, bob, history.timeline(node).versions[-1].id)
+    (taken,) = Checkpoint.objects.filter(workspace_id=node.workspace_id)
+    assert (taken.kind, taken.reason) == ("auto", f"before restoring {node.path} to an earlier version")
+    assert taken.created_by_id == bob.id
+    kept = taken.files.get(path=node.path)
+    assert contents.read(kept.content_id).decode() == before
 
 
 def test_restoring_one_hunk_keeps_the_other_hunks_and_edits_made_after_the_diff(setup):

@@ -6,8 +6,9 @@ diff's), theirs = that text with the chosen hunks taken from the version (the wh
 chosen), ours = the live text now. Lines someone changed meanwhile that the restore would also change are a
 conflict: the live text is kept there and the conflict reported. The edit is stored for the restoring user
 (`Author` of kind human with the restore's ref, so it is a version of its own in the timeline) and recorded
-(`FileRestore`) with the texts before and after it; undoing it is the same merge backwards (base = the text after,
-theirs = the text before), one unit again, keeping what others wrote since.
+(`FileRestore`) with the texts before and after it, after an automatic checkpoint of the workspace; undoing it is
+the same merge backwards (base = the text after, theirs = the text before), one unit again, keeping what others
+wrote since.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from workspace.collab import versions
+from workspace.collab import checkpoints, versions
 from workspace.collab.attribution import HUMAN, Author
 from workspace.collab.merge import merge_into_file_outcome
 from workspace.projects.models import FileNode
@@ -51,6 +52,7 @@ def restore(
         if base is None:
             raise Stale("the file changed too much since that diff: open it again")
     proposed = old if chosen is None else _with_hunks(old, base, chosen)
+    checkpoints.auto(node.workspace_id, f"before restoring {node.path} to an earlier version", user.id)
     record = FileRestore.objects.create(file=node, user=user, version_id=version_id, hunks=chosen)
     author = Author(user.id, HUMAN, ref=f"restore:{record.id}")
     try:
