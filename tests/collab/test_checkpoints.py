@@ -83,6 +83,35 @@ def test_a_checkpoint_records_every_file_and_unchanged_content_is_stored_once(wo
     assert contents.read(kept.sha256) == big.encode()
 
 
+def test_a_checkpoint_loads_only_the_documents_whose_stored_log_changed_since_the_last(workspace, user, monkeypatch):
+    checkpoints.auto(workspace.id, "first")
+    app, notes = node_at(workspace, "app.py"), node_at(workspace, "docs/notes.md")
+    loaded: list[int] = []
+    load_text = store.load_text
+    monkeypatch.setattr(store, "load_text", lambda file_id: loaded.append(file_id) or load_text(file_id))
+    checkpoints.auto(workspace.id, "nothing changed")
+    assert loaded == []
+    edit_line(app.id, 1, " edited")
+    checkpoints.auto(workspace.id, "one edit")
+    assert loaded == [app.id]
+    loaded.clear()
+    store.compact(app.id)  # the same text, folded: its mark changes, so it is read once more
+    checkpoints.auto(workspace.id, "after compaction")
+    assert loaded == [app.id]
+    newest = Checkpoint.objects.order_by("-id").first()
+    texts = {f.path: contents.read(f.content_id).decode() for f in newest.files.all()}
+    assert texts == {"app.py": load_text(app.id), "docs/notes.md": load_text(notes.id)}
+
+
+def test_a_remembered_content_that_was_swept_is_stored_again(workspace, user):
+    first = checkpoints.auto(workspace.id, "first")
+    Checkpoint.objects.filter(id=first.id).delete()  # as retention drops an old automatic one
+    contents.sweep(CheckpointContent.objects.values_list("sha256", flat=True))
+    assert CheckpointContent.objects.count() == 0
+    again = checkpoints.auto(workspace.id, "again")
+    assert {contents.read(f.content_id).decode() for f in again.files.all()} == {APP, "notes\n"}
+
+
 def test_a_manual_checkpoint_needs_a_name(workspace, user):
     with pytest.raises(checkpoints.CheckpointError, match="Name"):
         checkpoints.create(workspace.id, "manual", name="  ", user_id=user.id)

@@ -142,3 +142,13 @@ class DeletedFile(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["workspace", "deleted_at"])]
+
+
+class ContentMark(models.Model):
+    """The content hash a text file's document had when checkpoints last read it, and the state of its stored log
+    then (collab.contents): while the log is unchanged, the next checkpoint reuses the hash without loading it."""
+
+    file = models.OneToOneField(FileNode, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    # "<DocState.last_update_id>:<log rows>:<newest log row id>": every stored update and every compaction changes it.
+    mark = models.CharField(max_length=64)
+    sha256 = models.CharField(max_length=64)

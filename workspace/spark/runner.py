@@ -91,6 +91,7 @@ class SparkJob:
     thread_id: int = 0
     recorded: asyncio.Event = field(default_factory=asyncio.Event)
     prompt: str | None = None
+    stop_requested: bool = False
 
 
 _jobs: dict[int, SparkJob] = {}
@@ -394,6 +395,10 @@ async def _stream_chat(job: SparkJob, path: str, language: str) -> None:
     buffered, last_sent = "", 0.0
     try:
         async for piece in pieces:
+            if job.stop_requested:
+                # Stop asked: also when a library on the way swallowed the task's cancellation.
+                status = Status.CANCELLED
+                break
             job.chat_text += piece
             buffered += piece
             if time.monotonic() - last_sent >= settings.SPARK_FLUSH_INTERVAL_MS / 1000:
@@ -704,6 +709,7 @@ async def _announce(row: SparkRequest, event: str, data: dict) -> None:
 
 
 def _stop(job: SparkJob) -> None:
+    job.stop_requested = True
     if job.session is not None:
         job.session.cancel()
     elif job.task is not None and not job.task.done():
