@@ -9,14 +9,13 @@ heartbeat went stale, so no job stays "running" forever.
 from __future__ import annotations
 
 import logging
-import threading
 
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 from celery.exceptions import TimeLimitExceeded
-from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
 
+from tasks import housekeeping
 from workspace.jobs import runner
 
 logger = logging.getLogger(__name__)
@@ -63,31 +62,7 @@ def reap_jobs() -> list:
     return runner.reap_stale_jobs(requeue=enqueue)
 
 
-_reaper_stop = threading.Event()
-
-
-def _reap_quietly() -> None:
-    from django.db import close_old_connections
-
-    try:
-        close_old_connections()
-        for job_id, outcome in runner.reap_stale_jobs(requeue=enqueue):
-            logger.warning("reaped stale job %s: %s", job_id, outcome)
-    except Exception:  # noqa: BLE001 - the reaper must keep running
-        logger.exception("job reaper failed")
-
-
-def _reap_periodically() -> None:
-    while not _reaper_stop.wait(settings.JOB_REAP_INTERVAL):
-        _reap_quietly()
-
-
-@worker_ready.connect
-def _reap_at_worker_start(**_: object) -> None:
-    _reap_quietly()
-    threading.Thread(target=_reap_periodically, name="job-reaper", daemon=True).start()
-
-
-@worker_shutdown.connect
-def _stop_reaper(**_: object) -> None:
-    _reaper_stop.set()
+@housekeeping.every("job-reaper", lambda: settings.JOB_REAP_INTERVAL)
+def reap_stale_jobs() -> None:
+    for job_id, outcome in runner.reap_stale_jobs(requeue=enqueue):
+        logger.warning("reaped stale job %s: %s", job_id, outcome)

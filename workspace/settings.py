@@ -290,6 +290,8 @@ COLLAB_ROOM_LINGER_SECONDS = env_float("COLLAB_ROOM_LINGER_SECONDS", 30.0)
 COLLAB_TOKEN_MAX_AGE = env_int("COLLAB_TOKEN_MAX_AGE", 300)
 # Days automatic checkpoints and deleted files are kept (collab.checkpoints); manual checkpoints stay until deleted.
 CHECKPOINT_KEEP_DAYS = env_int("CHECKPOINT_KEEP_DAYS", 30)
+# How often every worker applies those retention rules to files and workspaces nobody touched (collab.retention).
+RETENTION_INTERVAL_SECONDS = env_float("RETENTION_INTERVAL_SECONDS", 3600.0)
 COLLAB_ACCESS_RECHECK_SECONDS = env_float("COLLAB_ACCESS_RECHECK_SECONDS", 10.0)
 # PostgreSQL commit mode of the update log's writer (see workspace/collab/writer.py): "off" answers once the
 # update is committed in the server, without waiting for the WAL flush to disk; "on" waits for the flush.
