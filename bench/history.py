@@ -76,7 +76,7 @@ def main() -> None:
     from django.utils import timezone
     from pycrdt import Doc, Text
 
-    from workspace.collab import store
+    from workspace.collab import authorship, store
     from workspace.collab.attribution import HUMAN, SPARK, Author
     from workspace.collab.files import create_file_with_text
     from workspace.collab.models import DocAuthorship, DocState, DocUpdate, DocVersion
@@ -140,12 +140,25 @@ def main() -> None:
                 store.compact(node.id)
                 compact_with_fold.append(time.perf_counter() - began)
 
-    replica.unobserve(subscription)
     lines = str(text).count("\n")
     print(f"file now {lines} lines, {len(str(text).encode())} bytes; {every - 1} rows pending (full log)")
     node.refresh_from_db()
-    full_log = timed(lambda: file_blame(node), args.rounds)
+
+    def cold_blame() -> None:
+        authorship.forget_kept(node.id)  # as a process that has not shown this file's blame yet
+        file_blame(node)
+
+    full_log = timed(cold_blame, args.rounds)
     full_log_reference = timed(lambda: store.load_text(node.id), args.rounds)
+    # Blame shown while someone types: one more edit stored since the last blame, the log nearly full.
+    file_blame(node)
+    typing: list[float] = []
+    for _ in range(args.rounds):
+        text.insert(rng.randrange(len(text)), "x")
+        DocUpdate.objects.create(file_id=node.id, data=sent.pop(), author_id=authors[0].row()[0], origin_kind=HUMAN)
+        began = time.perf_counter()
+        file_blame(node)
+        typing.append(time.perf_counter() - began)
 
     def rebuild_a_version() -> None:
         history.version_text(node, rng.choice(version_ids))
@@ -154,7 +167,8 @@ def main() -> None:
     version_ids = [version.id for version in history.timeline(node).versions]
     rebuild_full_log = timed(rebuild_a_version, args.rounds)
     store.compact(node.id)
-    compacted = timed(lambda: file_blame(node), args.rounds)
+    replica.unobserve(subscription)
+    compacted = timed(cold_blame, args.rounds)
     compacted_reference = timed(lambda: store.load_text(node.id), args.rounds)
     timeline_compacted = timed(lambda: history.timeline(node), args.rounds)
     version_ids = [version.id for version in history.timeline(node).versions]
@@ -172,6 +186,7 @@ def main() -> None:
     print(f"blame, right after compaction     {percentiles(compacted)}")
     print(f"  reference store.load_text       {percentiles(compacted_reference)}")
     print(f"blame, {every - 1} rows in the log      {percentiles(full_log)}")
+    print(f"blame, one edit since the last    {percentiles(typing)}  (the replica kept by the last blame)")
     print(f"  reference store.load_text       {percentiles(full_log_reference)}")
     print(f"timeline, {every - 1} rows in the log   {percentiles(timeline_full_log)}")
     print(f"timeline, after compaction        {percentiles(timeline_compacted)}  ({len(version_ids)} versions)")

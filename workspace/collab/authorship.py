@@ -12,6 +12,10 @@ credits (`DocAuthorship`: the snapshot's text as runs of [length, origin]) and s
 snapshot. `current` is the stored credits plus the rows still in the log. Origins are kept per author and
 minute (the time shown is that minute's last update), which bounds what is stored.
 
+`current` keeps the replica and credits of the last few files it replayed (per process): asked again, it applies
+only the rows stored since, unless the log changed below what it had read (a compaction, or an update committed late
+with a lower id: the rows it had read are counted again), which replays from the snapshot as before.
+
 `credits_since(file_id, at)` is the same replay split at an instant (a commit): an author's characters from before and
 after it are separate origins (exactly for rows still in the log; to the minute for folded ones), and every
 deletion made after it that removed text older than it leaves a mark where it happened, which later edits move
@@ -21,7 +25,9 @@ by compaction leave no mark.
 
 from __future__ import annotations
 
+import threading
 from array import array
+from collections import OrderedDict
 from dataclasses import dataclass
 from itertools import groupby
 
@@ -33,6 +39,7 @@ from workspace.collab.ydoc import doc_from_updates, doc_text
 # Text that was there before any update recorded its author (e.g. files compacted before authors were stored).
 UNKNOWN_KIND = "unknown"
 ORIGIN_BUCKET_SECONDS = 60
+CACHED_FILES = 16  # replicas `current` keeps for the next ask (the files whose blame people are looking at)
 
 
 @dataclass(frozen=True)
@@ -210,9 +217,78 @@ def _save(file_id: int, credits: Credits, up_to_id: int) -> None:
     )
 
 
+@dataclass
+class _Kept:
+    """A file's replica and credits as `current` last left them: the snapshot's update id, the log rows replayed
+    on it (how many, and the newest id), the stored runs (while no row was replayed)."""
+
+    snapshot_up_to: int
+    last_id: int
+    rows: int
+    replay: _Replay
+    runs: list | None
+
+    def credits(self) -> Credits:
+        replay = self.replay
+        runs = self.runs if self.rows == 0 else None
+        return Credits(str(replay.text), list(replay.origins), array("l", replay.per_byte), runs)
+
+
+_kept: OrderedDict[int, _Kept] = OrderedDict()
+_kept_lock = threading.Lock()
+
+
 def current(file_id: int) -> Credits:
     """The credits of the file's text as it is now: the stored ones and the updates still in the log."""
-    return _current(file_id, None)[0]
+    with _kept_lock:
+        kept = _kept.pop(file_id, None)
+    while True:
+        up_to = _folded_up_to(file_id)
+        if kept is None or kept.snapshot_up_to != up_to or not _caught_up(file_id, kept):
+            kept = _replay_from_snapshot(file_id)
+        # A compaction meanwhile folded rows away: read again (see store.load_updates).
+        if _folded_up_to(file_id) == kept.snapshot_up_to:
+            break
+        kept = None
+    with _kept_lock:
+        _kept[file_id] = kept
+        while len(_kept) > CACHED_FILES:
+            _kept.popitem(last=False)
+    return kept.credits()
+
+
+def forget_kept(file_id: int | None = None) -> None:
+    """Drop the replica `current` kept for a file (all files: None): the next ask replays from the snapshot."""
+    with _kept_lock:
+        if file_id is None:
+            _kept.clear()
+        else:
+            _kept.pop(file_id, None)
+
+
+def _folded_up_to(file_id: int) -> int:
+    return DocState.objects.filter(file_id=file_id).values_list("last_update_id", flat=True).first() or 0
+
+
+def _caught_up(file_id: int, kept: _Kept) -> bool:
+    """Apply the rows stored since `kept` was left; False (nothing applied) when rows it had read changed."""
+    read = DocUpdate.objects.filter(file_id=file_id, id__gt=kept.snapshot_up_to, id__lte=kept.last_id).count()
+    if read != kept.rows:
+        return False
+    for update_id, data, author_id, kind, model, ref, created_at in _rows(file_id, kept.last_id):
+        kept.replay.apply(bytes(data), Origin(author_id, kind, model, ref, created_at.timestamp()))
+        kept.last_id, kept.rows = update_id, kept.rows + 1
+    return True
+
+
+def _replay_from_snapshot(file_id: int) -> _Kept:
+    row = DocState.objects.filter(file_id=file_id).values_list("snapshot", "last_update_id").first()
+    snapshot, up_to = (bytes(row[0]), row[1]) if row else (b"", 0)
+    doc = doc_from_updates([snapshot])
+    origins, per_byte, runs = _stored(file_id, str(doc_text(doc)), up_to)
+    kept = _Kept(up_to, up_to, 0, _Replay(doc, origins, per_byte), runs)
+    _caught_up(file_id, kept)
+    return kept
 
 
 def credits_since(file_id: int, at: float | None) -> Since:
