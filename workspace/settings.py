@@ -279,6 +279,8 @@ COLLAB_MAX_AWARENESS_BYTES = env_int("COLLAB_MAX_AWARENESS_BYTES", 16 * 1024)
 COLLAB_CLIENT_QUEUE_BYTES = env_int("COLLAB_CLIENT_QUEUE_BYTES", 8 * 1024 * 1024)
 # Daphne's WebSocket shortcuts (workspace/edge/): on after their start-up self-check passes; 0 keeps them off.
 WS_EDGE_SHORTCUTS = env_bool("WS_EDGE_SHORTCUTS", True)
+# Nagle's algorithm off on Daphne's WebSocket connections (edge.daphne_send.send_without_delay); 0 leaves it on.
+WS_TCP_NODELAY = env_bool("WS_TCP_NODELAY", True)
 COLLAB_COMPACT_EVERY = env_int("COLLAB_COMPACT_EVERY", 500)
 # File history (collab/versions.py): a pause longer than this ends an editing session (one version per session);
 # every version is kept for HISTORY_KEEP_ALL_DAYS, then one per hour up to HISTORY_KEEP_HOURLY_DAYS, then one a day.

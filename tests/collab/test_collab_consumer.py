@@ -31,6 +31,17 @@ async def test_new_client_receives_persisted_text(workspace_with_file, user):
     await client.close()
 
 
+async def test_an_accepted_document_socket_asks_for_nagles_algorithm_off(workspace_with_file, user, monkeypatch):
+    from workspace.collab import consumers
+
+    asked = []
+    monkeypatch.setattr(consumers, "send_without_delay", asked.append)
+    _, node = workspace_with_file
+    client = await connected(node.id, user)
+    assert len(asked) == 1 and callable(asked[0])  # the connection's ASGI send (a no-op outside Daphne)
+    await client.close()
+
+
 async def test_edit_is_persisted_and_reaches_other_client(workspace_with_file, user):
     _, node = workspace_with_file
     a = await connected(node.id, user)

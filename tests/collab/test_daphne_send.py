@@ -109,6 +109,21 @@ def test_a_daphne_connection_gets_nagles_algorithm_turned_off_and_other_sends_ar
     assert send_without_delay(other_send) is False
 
 
+def test_nagles_algorithm_is_left_on_when_the_operator_says_so(settings):
+    class TcpTransport:
+        no_delay = False
+
+        def setTcpNoDelay(self, enabled: bool) -> None:  # noqa: N802 - Twisted's interface
+            self.no_delay = enabled
+
+    settings.WS_TCP_NODELAY = False
+    daphne_protocol = WebSocketProtocol()
+    daphne_protocol.transport = TcpTransport()
+    server = Server(application=None, endpoints=["tcp:port=0:interface=127.0.0.1"])  # not started
+    assert send_without_delay(partial(server.handle_reply, daphne_protocol)) is False
+    assert daphne_protocol.transport.no_delay is False
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.redis
 async def test_updates_of_every_frame_header_size_reach_the_other_client_as_sent(

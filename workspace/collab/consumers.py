@@ -32,6 +32,7 @@ from workspace.collab.room import DocumentTooLarge, Room, RoomClosed
 from workspace.collab.writer import StoreFailed
 from workspace.consumer_base import DirectDispatchWebsocketConsumer
 from workspace.edge import client_transport
+from workspace.edge.daphne_send import send_without_delay
 from workspace.projects.models import Role, role_at_least
 from workspace.realtime.presence import user_color
 
@@ -66,6 +67,7 @@ class YjsConsumer(DirectDispatchWebsocketConsumer):
         if self.access.close_code is not None:
             await self.close(code=self.access.close_code, reason=self.access.reason)
             return
+        send_without_delay(self.base_send)
         self.outbox = ClientOutbox(
             client_transport(self.base_send), settings.COLLAB_CLIENT_QUEUE_BYTES, self._reading_too_slowly
         )

@@ -175,8 +175,14 @@ def client_transport(send: Callable) -> DaphneTransport | AsgiTransport:
 
 def send_without_delay(send: Callable) -> bool:
     """Turn Nagle's algorithm off (TCP_NODELAY) on the socket of a Daphne WebSocket connection, so a small frame
-    written right after another (a terminal's echo) goes out at once instead of waiting for the peer to
-    acknowledge the previous one (Linux delays ACKs by up to 40 ms). False when `send` is not Daphne's."""
+    written right after another (a keystroke's update, an awareness change, a chat delta, a terminal's echo) goes
+    out at once instead of waiting for the peer to acknowledge the previous one (Linux delays ACKs by up to 40 ms).
+    Twisted leaves Nagle on; Node's `ws`, uvicorn and asyncio turn it off. Every consumer calls it once accepted.
+    False when `send` is not Daphne's, or WS_TCP_NODELAY is off (to measure the difference)."""
+    from django.conf import settings
+
+    if not settings.WS_TCP_NODELAY:
+        return False
     protocol = _daphne_protocol(send)
     set_no_delay = getattr(getattr(protocol, "transport", None), "setTcpNoDelay", None)
     if set_no_delay is None:

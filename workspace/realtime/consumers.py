@@ -17,6 +17,7 @@ from django.conf import settings
 from workspace.broadcast import remember_server_loop, workspace_group
 from workspace.collab.access import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
 from workspace.consumer_base import DirectDispatchWebsocketConsumer
+from workspace.edge.daphne_send import send_without_delay
 from workspace.projects import guard
 from workspace.realtime import inbound, presence
 from workspace.realtime.handlers import HANDLERS, HandlerContext, HandlerError
@@ -40,6 +41,7 @@ class WorkspaceConsumer(DirectDispatchWebsocketConsumer):
         if role is None:
             await self.close(code=CLOSE_FORBIDDEN, reason="not a member of this workspace")
             return
+        send_without_delay(self.base_send)
         self.ctx = HandlerContext(user.id, user.username, self.workspace_id, role, self.channel_name, self)
         await self.channel_layer.group_add(self.group, self.channel_name)
         self.joined = True
