@@ -227,7 +227,7 @@ def test_hunks_of_an_edit_widen_pure_deletions_to_a_neighbouring_line():
     assert hunks("x = 1\n", "") == []  # nothing written: only a full Reject
 
 
-async def test_accepting_a_whole_spark_edit_takes_an_automatic_checkpoint_first(room, fake_model):
+async def test_accepting_a_whole_spark_edit_takes_an_automatic_checkpoint_first(room, fake_model, user):
     from workspace.collab import contents
     from workspace.collab.models import Checkpoint
 
@@ -238,13 +238,14 @@ async def test_accepting_a_whole_spark_edit_takes_an_automatic_checkpoint_first(
     reply = await room.channel.request({"type": "spark.accept", "id": request_id})
     assert reply["status"] == "accepted", reply
 
-    def taken() -> tuple[str, str, bytes]:
+    def taken() -> tuple[str, str, int | None, bytes]:
         checkpoint = Checkpoint.objects.get(workspace_id=room.workspace.id)
         held = contents.read(checkpoint.files.get(path=room.node.path).content_id)
-        return checkpoint.kind, checkpoint.reason, held
+        return checkpoint.kind, checkpoint.reason, checkpoint.created_by_id, held
 
     assert await database_sync_to_async(taken)() == (
         "auto",
         f"before accepting Spark request #{request_id}",
+        user.id,  # who accepted
         ("x = 1\n" + ORIGINAL).encode(),
     )

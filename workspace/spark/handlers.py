@@ -67,7 +67,7 @@ async def request(ctx: HandlerContext, data: dict) -> dict | None:
 
 async def _control(ctx: HandlerContext, data: dict, action: str, hunks: list | None = None) -> dict:
     try:
-        return await runner.control(_int(data, "id"), action, ctx.workspace_id, hunks)
+        return await runner.control(_int(data, "id"), action, ctx.workspace_id, hunks, ctx.user_id)
     except SparkError as exc:
         raise HandlerError(str(exc)) from exc
 

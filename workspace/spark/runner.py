@@ -559,13 +559,16 @@ async def _history(job: SparkJob) -> None:
 
 
 # Cancel / accept / reject ------------------------------------------------------------------------
-async def control(request_id: int, action: str, workspace_id: int, hunks: list | None = None) -> dict:
-    """Carry out an action on a request from any process. Raises SparkError with a clear reason."""
+async def control(
+    request_id: int, action: str, workspace_id: int, hunks: list | None = None, user_id: int | None = None
+) -> dict:
+    """Carry out an action on a request from any process, for `user_id` (who asked). Raises SparkError with a
+    clear reason."""
     if action not in ACTIONS:
         raise SparkError(f"unknown action {action!r}")
     row = await _db(services.get_request)(request_id, workspace_id)
-    if action == "accept":  # the whole edit, all its hunks at once
-        await _db(checkpoints.auto)(workspace_id, f"before accepting Spark request #{request_id}")
+    if action == "accept" and row.pending:  # the whole edit, all its hunks at once
+        await _db(checkpoints.auto)(workspace_id, f"before accepting Spark request #{request_id}", user_id)
     job = _jobs.get(request_id)
     if job is not None:
         return await control_local(job, action, hunks)
