@@ -2,6 +2,7 @@
 // hover for the request's prompt and a link to its history entry), the open file's authorship summary, and,
 // for editors, "Mark AI lines reviewed". Everything comes from GET /api/files/<id>/blame (server-side CRDT data).
 
+import { followOpenDocument } from '../editor/follow.js';
 import { api } from '../editor/http.js';
 import { h } from '../teams/dom.js';
 
@@ -54,8 +55,6 @@ export default {
     const review = h('button', { type: 'button', testid: 'blame-review', hidden: !app.canEdit }, 'Mark AI lines reviewed');
     root.append(h('label', {}, toggle, ' Blame gutter'), summary, review);
     const decorations = app.editor.createDecorationsCollection([]);
-    let timer = null;
-    let unobserve = null;
 
     function render(blame) {
       const counts = new Map();
@@ -114,18 +113,7 @@ export default {
       }
     }
 
-    function soon() {
-      clearTimeout(timer);
-      timer = setTimeout(refresh, REFRESH_MS);
-    }
-
-    function watch() {
-      unobserve?.();
-      const doc = app.getDoc();
-      if (!doc) return;
-      doc.on('update', soon);
-      unobserve = () => doc.off('update', soon);
-    }
+    const following = followOpenDocument(app, refresh, REFRESH_MS);
 
     toggle.addEventListener('change', refresh);
     review.addEventListener('click', async () => {
@@ -139,15 +127,14 @@ export default {
       }
     });
     app.on('file-opened', () => {
-      watch();
+      following.follow();
       refresh();
     });
     app.on('file-closed', () => {
-      unobserve?.();
-      unobserve = null;
+      following.stop();
       decorations.clear();
     });
-    watch();
+    following.follow();
     refresh();
   },
 };

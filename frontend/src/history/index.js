@@ -3,6 +3,7 @@
 // versions, Restore (whole version or one hunk) for editors, and the file's latest restores with "Undo restore".
 // Everything comes from /api/files/<id>/versions (server-side: collab.versions, timeline.history).
 
+import { followOpenDocument } from '../editor/follow.js';
 import { api } from '../editor/http.js';
 import { h } from '../teams/dom.js';
 import { VersionDiff } from './diff.js';
@@ -38,8 +39,6 @@ export default {
     root.append(h('div', { className: 'history-row' }, h('h3', { className: 'grow' }, 'Versions'), compare), list,
       h('h3', {}, 'Restores'), restores);
     const ticked = new Set();
-    let timer = null;
-    let unobserve = null;
     let versions = [];
     const diff = new VersionDiff(app, () => refresh());
 
@@ -111,31 +110,19 @@ export default {
       }
     }
 
-    function soon() {
-      clearTimeout(timer);
-      timer = setTimeout(refresh, REFRESH_MS);
-    }
-
-    function watch() {
-      unobserve?.();
-      const doc = app.getDoc();
-      if (!doc) return;
-      doc.on('update', soon);
-      unobserve = () => doc.off('update', soon);
-    }
+    const following = followOpenDocument(app, refresh, REFRESH_MS);
 
     app.on('file-opened', () => {
       ticked.clear();
       diff.close();
-      watch();
+      following.follow();
       refresh();
     });
     app.on('file-closed', () => {
-      unobserve?.();
-      unobserve = null;
+      following.stop();
       diff.close();
     });
-    watch();
+    following.follow();
     refresh();
   },
 };
