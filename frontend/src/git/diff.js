@@ -2,7 +2,7 @@
 // document's edits when it is the file open in the editor; otherwise as of when the diff was shown).
 
 import { api } from '../editor/http.js';
-import { languageForPath } from '../editor/languages.js';
+import { ReadOnlyDiff } from '../editor/diffview.js';
 import { h } from '../repos/dom.js';
 
 export class GitDiff {
@@ -26,20 +26,11 @@ export class GitDiff {
       data.binary ? h('p', { class: 'panel-placeholder' }, 'Binary file: no text diff.') : this.host);
     document.body.append(this.root);
     if (data.binary) return;
-    const monaco = this.app.monaco;
-    const language = languageForPath(change.path);
-    this.original = monaco.editor.createModel(data.head ?? '', language);
-    this.modified = monaco.editor.createModel(data.live ?? '', language);
-    this.editor = monaco.editor.createDiffEditor(this.host, {
-      readOnly: true, automaticLayout: true, theme: 'vs-dark', renderSideBySide: true, originalEditable: false,
-    });
-    this.editor.setModel({ original: this.original, modified: this.modified });
+    this.view = new ReadOnlyDiff(this.app.monaco, this.host, change.path, data.head ?? '', data.live ?? '');
   }
 
   liveChanged(file, text) {
-    if (this.modified && file && file.path === this.change?.path && this.modified.getValue() !== text) {
-      this.modified.setValue(text);
-    }
+    if (this.view && file && file.path === this.change?.path) this.view.setNew(text);
   }
 
   reload() {
@@ -47,11 +38,8 @@ export class GitDiff {
   }
 
   close() {
-    this.editor?.setModel(null);
-    this.editor?.dispose();
-    this.original?.dispose();
-    this.modified?.dispose();
-    this.editor = this.original = this.modified = null;
+    this.view?.dispose();
+    this.view = null;
     this.root?.remove();
     this.root = null;
   }

@@ -3,7 +3,7 @@
 // into the live document as CRDT edits, keeping what others wrote since the diff was taken).
 
 import { api } from '../editor/http.js';
-import { languageForPath } from '../editor/languages.js';
+import { ReadOnlyDiff } from '../editor/diffview.js';
 import { h } from '../teams/dom.js';
 
 function lines(start, end) {
@@ -43,14 +43,7 @@ export class VersionDiff {
       button.addEventListener('click', () => this.restore(file, version, [index], data.live_update_id));
       hunks.append(h('div', { testid: 'history-hunk' }, `Live ${lines(hunk.new_start, hunk.new_end)}`, ' ', button));
     });
-    const monaco = this.app.monaco;
-    const language = languageForPath(file.path);
-    this.original = monaco.editor.createModel(data.old_text, language);
-    this.modified = monaco.editor.createModel(data.new_text, language);
-    this.editor = monaco.editor.createDiffEditor(host, {
-      readOnly: true, automaticLayout: true, theme: 'vs-dark', renderSideBySide: true, originalEditable: false,
-    });
-    this.editor.setModel({ original: this.original, modified: this.modified });
+    this.view = new ReadOnlyDiff(this.app.monaco, host, file.path, data.old_text, data.new_text);
   }
 
   async restore(file, version, hunks, liveUpdateId) {
@@ -68,11 +61,8 @@ export class VersionDiff {
   }
 
   close() {
-    this.editor?.setModel(null);
-    this.editor?.dispose();
-    this.original?.dispose();
-    this.modified?.dispose();
-    this.editor = this.original = this.modified = null;
+    this.view?.dispose();
+    this.view = null;
     this.root?.remove();
     this.root = null;
   }
