@@ -12,9 +12,10 @@ throughput (edits that reached every other client of their doc inside the measur
 server process tree and of the load generator, and the p99 ratio; with --gc-pauses also the garbage collector's
 pauses in each Sparkroom server during the measured window. Everything it starts is stopped when it ends.
 
-With --servers daphne,uvicorn (also daphne-plain, uvicorn-asyncio) the sparkroom target runs once per server, under
-the same load in this run: Daphne (`workspace.serve`, the edge's shortcuts on) and the /ws/yjs process type on
-uvicorn (`workspace.serve_ws`); --rounds N repeats every target, reversing the order each round, and prints medians:
+With --servers daphne,uvicorn (also daphne-plain, daphne-nagle, uvicorn-asyncio) the sparkroom target runs once per
+server, under the same load in this run: Daphne (`workspace.serve`, the edge's shortcuts on) and the /ws/yjs process
+type on uvicorn (`workspace.serve_ws`); --rounds N repeats every target, reversing the order each round, and prints
+medians:
 
     python bench/collab.py --daphne-procs 1 --layers pubsub --servers daphne,uvicorn --docs 10 --clients 10 --rounds 3
 
@@ -128,6 +129,8 @@ def daphne(env: dict[str, str], gc_log: Path | None = None, without_store: bool 
     port = free_port()
     if server == "daphne-plain":
         env = {**env, "WS_EDGE_SHORTCUTS": "0"}
+    if server == "daphne-nagle":
+        env = {**env, "WS_TCP_NODELAY": "0"}
     serve = ["-m", "workspace.serve", "-v", "0"]
     if server.startswith("uvicorn"):
         serve = ["-m", "workspace.serve_ws"] + (["--loop", "asyncio"] if server == "uvicorn-asyncio" else [])
@@ -351,6 +354,7 @@ def main() -> None:
         default="daphne",
         help="the servers of the sparkroom target, comma-separated, each measured under the same load in this run: "
         "daphne (workspace.serve), daphne-plain (the same without the edge's shortcuts: WS_EDGE_SHORTCUTS=0), "
+        "daphne-nagle (the same with Nagle's algorithm left on: WS_TCP_NODELAY=0), "
         "uvicorn (workspace.serve_ws, the /ws/yjs process type), uvicorn-asyncio (the same on asyncio's loop)",
     )
     parser.add_argument(
@@ -378,7 +382,7 @@ def main() -> None:
     if args.without_store and args.gc_pauses:
         parser.error("--without-store and --gc-pauses do not combine")
     servers = args.servers.split(",")
-    if not set(servers) <= {"daphne", "daphne-plain", "uvicorn", "uvicorn-asyncio"}:
+    if not set(servers) <= {"daphne", "daphne-plain", "daphne-nagle", "uvicorn", "uvicorn-asyncio"}:
         parser.error("--servers takes daphne, daphne-plain, uvicorn and/or uvicorn-asyncio")
     if any(server.startswith("uvicorn") for server in servers) and (args.without_store or args.gc_pauses):
         parser.error("--without-store and --gc-pauses are Daphne diagnostics: not with --servers uvicorn")
